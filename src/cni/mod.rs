@@ -1,0 +1,1 @@
+//! The CNI protocol: env, config, results, errors. No Linux in here.
