@@ -4,6 +4,7 @@
 //! `ipam` (addresses), `plan` (kernel changes as values) and `net` (netlink).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod cli;
 pub mod cni;
 pub mod ipam;
 pub mod net;

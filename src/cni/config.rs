@@ -194,6 +194,40 @@ impl NetConf {
         })
     }
 
+    /// For vnet running as `host-local`: stdin is the main plugin's config, whose keys are
+    /// none of our business; only the version, the name and `ipam` matter.
+    pub fn parse_ipam_only(raw: Value) -> Result<NetConf, CniError> {
+        let version = version_of(&raw)?;
+        let o = raw
+            .as_object()
+            .ok_or_else(|| CniError::new(code::DECODE, "network config must be a JSON object"))?;
+        let name = json::opt_str(o, "name")?
+            .ok_or_else(|| CniError::new(code::INVALID_CONFIG, "missing network name"))?
+            .to_string();
+        validate_name(&name)?;
+        if json::opt_obj(o, "ipam")?.is_none() {
+            return Err(CniError::new(code::INVALID_CONFIG, "IPAM config missing 'ipam' key"));
+        }
+        Ok(NetConf {
+            version,
+            name,
+            plugin_type: json::opt_str(o, "type")?.unwrap_or_default().to_string(),
+            bridge: String::new(),
+            is_gateway: false,
+            is_default_gateway: false,
+            force_address: false,
+            mtu: None,
+            hairpin: false,
+            promisc: false,
+            enable_dad: false,
+            dns: None,
+            ipam_type: Some("host-local".into()),
+            mac: None,
+            prev_result: parse_prev_result(o)?,
+            raw,
+        })
+    }
+
     /// Whether the built-in host-local IPAM serves this network.
     pub fn builtin_ipam(&self) -> bool {
         self.ipam_type.as_deref() == Some("host-local")

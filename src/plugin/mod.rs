@@ -1,4 +1,119 @@
-//! Orchestration: one function per CNI command.
+//! Orchestration: reads the call, runs one command, prints the answer.
+
+mod add;
+pub mod build;
+mod check;
+mod del;
+pub mod delegate;
+pub mod error;
+mod gc_status;
+mod ipam;
+mod request;
+mod trace;
+
+use std::io::Write;
+
+use serde_json::{json, Value};
+
+use crate::cni::config::{self, version_for_errors};
+use crate::cni::result::to_pretty;
+use crate::cni::version::{CURRENT, SUPPORTED};
+use crate::cni::{code, Command, CniError, Env};
+
+pub use error::{to_cni, Error};
+pub use request::Request;
+
+/// Process entry: CNI plugin when `CNI_COMMAND` is set, the human CLI otherwise.
 pub fn main() -> i32 {
-    0
+    if std::env::var_os("CNI_COMMAND").is_none() {
+        return crate::cli::main();
+    }
+    let ipam_only = invoked_as_host_local();
+    let stdin = match request::read_stdin() {
+        Ok(b) => b,
+        Err(e) => return fail(&e, CURRENT),
+    };
+    let version = version_for_errors(config::decode(&stdin).ok().as_ref());
+    match run(stdin, ipam_only) {
+        Ok(Some(out)) => print(&to_pretty(&out)),
+        Ok(None) => 0,
+        Err(e) => fail(&to_cni(&e), &version),
+    }
+}
+
+/// Installed as (or linked to) `host-local`, vnet is the IPAM plugin alone.
+fn invoked_as_host_local() -> bool {
+    std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n == "host-local"))
+        .unwrap_or(false)
+}
+
+/// One CNI call: `Some(json)` to print on success, `None` for commands that print nothing.
+pub fn run(stdin: Vec<u8>, ipam_only: bool) -> Result<Option<Value>, Error> {
+    let env = Env::parse(|k| std::env::var(k).ok())?;
+    if env.command == Command::Version {
+        return Ok(Some(version_answer(&stdin)));
+    }
+    let req = if ipam_only {
+        Request::parse_ipam_only(env, stdin)?
+    } else {
+        Request::parse(env, stdin)?
+    };
+    let v = req.conf.version;
+    let needs = |ok: bool, what: &str| -> Result<(), Error> {
+        if ok {
+            Ok(())
+        } else {
+            Err(CniError::new(
+                code::INCOMPATIBLE_VERSION,
+                format!("config version {v} does not allow {what}"),
+            )
+            .into())
+        }
+    };
+    match req.env.command {
+        Command::Add if ipam_only => Ok(ipam::add(&req)?.map(|r| r.to_json(v))),
+        Command::Add => Ok(Some(add::add(&req)?.to_json(v))),
+        Command::Del if ipam_only => ipam::del(&req).map(|_| None),
+        Command::Del => del::del(&req).map(|_| None),
+        Command::Check => {
+            needs(v.has_check(), "CHECK")?;
+            if ipam_only {
+                let prev = req.conf.prev_result.clone().unwrap_or_default();
+                ipam::check(&req, &prev).map(|_| None)
+            } else {
+                check::check(&req).map(|_| None)
+            }
+        }
+        Command::Gc => {
+            needs(v.has_gc_and_status(), "GC")?;
+            gc_status::gc(&req).map(|_| None)
+        }
+        Command::Status => {
+            needs(v.has_gc_and_status(), "STATUS")?;
+            gc_status::status(&req).map(|_| None)
+        }
+        Command::Version => Ok(Some(version_answer(&req.stdin))),
+    }
+}
+
+/// VERSION echoes the caller's version when it is one we speak, else our newest.
+fn version_answer(stdin: &[u8]) -> Value {
+    let v = version_for_errors(config::decode(stdin).ok().as_ref());
+    json!({ "cniVersion": v, "supportedVersions": SUPPORTED })
+}
+
+fn print(text: &str) -> i32 {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    }
+}
+
+fn fail(e: &CniError, version: &str) -> i32 {
+    print(&to_pretty(&e.to_json(version)));
+    1
 }

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test suite: formatting, lints, unit tests and the black-box namespace tests.
+# Run as root: the namespace tests create network namespaces (never touching the
+# machine's own network). Without root they print SKIPPED loudly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo fmt --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test --all-targets "$@"

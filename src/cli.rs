@@ -1,0 +1,30 @@
+//! The human CLI: what `vnet` does when no `CNI_COMMAND` is set.
+
+use clap::{Parser, Subcommand};
+
+use crate::cni::version::SUPPORTED;
+
+#[derive(Parser)]
+#[command(name = "vnet", version, about = "A CNI bridge plugin with built-in host-local IPAM")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print the plugin version and the CNI spec versions it speaks.
+    Version,
+}
+
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Cmd::Version) | None => {
+            // Like the reference plugins, which print this to stderr when run by hand.
+            eprintln!("vnet CNI plugin {}", env!("CARGO_PKG_VERSION"));
+            eprintln!("CNI protocol versions supported: {}", SUPPORTED.join(", "));
+            0
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! ADD: reserve addresses, apply the plan, answer with the result. Any failure after the
+//! reservation releases it, and `net::apply` has already undone its own changes.
+
+use crate::cni::mac::format_mac;
+use crate::cni::result::Interface;
+use crate::cni::CniResult;
+use crate::net::{self, Node};
+use crate::plan::Ns;
+
+use super::build::{add_ops, finish_result};
+use super::error::Error;
+use super::ipam;
+use super::request::Request;
+use super::trace;
+
+pub fn add(req: &Request) -> Result<CniResult, Error> {
+    let netns = req.env.netns.as_deref();
+    let node = Node::open(netns)?;
+    if node.link(Ns::Pod, &req.env.ifname)?.is_some() {
+        return Err(Error::IfnameExists {
+            ifname: req.env.ifname.clone(),
+        });
+    }
+    let mut res = ipam::add(req)?;
+    configure(req, &node, res.as_mut()).inspect_err(|_| {
+        if let Err(e) = ipam::del(req) {
+            eprintln!("vnet: releasing the address after a failed ADD also failed: {e}");
+        }
+    })
+}
+
+fn configure(req: &Request, node: &Node, res: Option<&mut CniResult>) -> Result<CniResult, Error> {
+    let host_veth = free_veth_name(node)?;
+    let mut result = match res {
+        Some(r) => {
+            finish_result(&req.conf, r);
+            r.clone()
+        }
+        None => CniResult::default(),
+    };
+    let ips = (!result.ips.is_empty()).then_some(&result);
+    let ops = add_ops(&req.conf, &req.env.ifname, &host_veth, ips);
+    trace::plan("ADD", &ops);
+    node.apply(&ops)?;
+    match describe(req, node, &host_veth) {
+        Ok(ifaces) => result.interfaces = ifaces,
+        Err(e) => {
+            let _ = node.del_link(Ns::Host, &host_veth);
+            return Err(e);
+        }
+    }
+    if let Some(dns) = &req.conf.dns {
+        result.dns = dns.clone();
+    }
+    Ok(result)
+}
+
+/// A random `vethXXXXXXXX` not already on the node (a clash needs 2^32 bad luck, but
+/// creating over an existing name would fail the whole ADD).
+fn free_veth_name(node: &Node) -> Result<String, Error> {
+    for _ in 0..10 {
+        let name = net::random_veth_name();
+        if node.link(Ns::Host, &name)?.is_none() {
+            return Ok(name);
+        }
+    }
+    Err(Error::Check("no free veth name after 10 tries".into()))
+}
+
+/// The result's interfaces, read back from the kernel: bridge, host veth, pod.
+fn describe(req: &Request, node: &Node, host_veth: &str) -> Result<Vec<Interface>, Error> {
+    let read = |ns: Ns, name: &str| -> Result<Interface, Error> {
+        let link = node
+            .link(ns, name)?
+            .ok_or_else(|| Error::Check(format!("{name} vanished right after ADD created it")))?;
+        Ok(Interface {
+            name: name.to_string(),
+            mac: link.mac.as_ref().map(format_mac),
+            mtu: (ns == Ns::Pod).then_some(link.mtu),
+            sandbox: (ns == Ns::Pod).then(|| {
+                req.env
+                    .netns
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            }),
+        })
+    };
+    Ok(vec![
+        read(Ns::Host, &req.conf.bridge)?,
+        read(Ns::Host, host_veth)?,
+        read(Ns::Pod, &req.env.ifname)?,
+    ])
+}

@@ -1,0 +1,179 @@
+//! From config + IPAM result to the list of kernel changes, without touching the kernel.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::cni::result::Route;
+use crate::cni::{CniResult, NetConf};
+use crate::plan::{Ns, Op};
+
+/// Index of the pod interface in the result: bridge, host veth, pod.
+pub const POD_IFACE: usize = 2;
+
+/// Completes the IPAM result the way the reference bridge does: every address belongs to
+/// the pod interface; with `isGateway` a missing gateway is the subnet's first address;
+/// with `isDefaultGateway` each family with a gateway gets a default route through it,
+/// unless IPAM already returned one with a gateway.
+pub fn finish_result(conf: &NetConf, res: &mut CniResult) {
+    for ip in &mut res.ips {
+        ip.interface = Some(POD_IFACE);
+        if ip.gateway.is_none() && conf.is_gateway {
+            ip.gateway = first_host(ip.address);
+        }
+    }
+    if !conf.is_default_gateway {
+        return;
+    }
+    let gateways: Vec<IpAddr> = res.ips.iter().filter_map(|ip| ip.gateway).collect();
+    for v4 in [true, false] {
+        let Some(gw) = gateways.iter().find(|g| g.is_ipv4() == v4) else {
+            continue;
+        };
+        let has_default = res
+            .routes
+            .iter()
+            .any(|r| r.dst.prefix_len() == 0 && r.dst.addr().is_ipv4() == v4 && r.gw.is_some());
+        if !has_default {
+            res.routes.push(Route::new(default_dst(v4), Some(*gw)));
+        }
+    }
+}
+
+fn first_host(net: IpNet) -> Option<IpAddr> {
+    match net.network() {
+        IpAddr::V4(a) => Some(IpAddr::V4((u32::from(a).checked_add(1)?).into())),
+        IpAddr::V6(a) => Some(IpAddr::V6((u128::from(a).checked_add(1)?).into())),
+    }
+}
+
+fn default_dst(v4: bool) -> IpNet {
+    if v4 {
+        IpNet::V4(Default::default())
+    } else {
+        IpNet::V6(Default::default())
+    }
+}
+
+fn sysctl(ns: Ns, key: String, value: &str, optional: bool) -> Op {
+    Op::Sysctl {
+        ns,
+        key,
+        value: value.to_string(),
+        optional,
+    }
+}
+
+/// The ADD plan. `res` is the finished result (see `finish_result`); `None` for L2 only.
+pub fn add_ops(conf: &NetConf, ifname: &str, host_veth: &str, res: Option<&CniResult>) -> Vec<Op> {
+    let br = conf.bridge.as_str();
+    let mut ops = vec![
+        Op::EnsureBridge {
+            name: br.into(),
+            mtu: conf.mtu,
+            promisc: conf.promisc,
+        },
+        // Router advertisements on the bridge would give the node addresses from pods.
+        sysctl(Ns::Host, format!("net/ipv6/conf/{br}/accept_ra"), "0", true),
+        Op::LinkUp { ns: Ns::Host, dev: br.into() },
+        Op::AddVeth {
+            host: host_veth.into(),
+            peer: ifname.into(),
+            mtu: conf.mtu,
+            peer_mac: conf.mac,
+        },
+        sysctl(Ns::Host, format!("net/ipv6/conf/{host_veth}/accept_ra"), "0", true),
+    ];
+    let ips = res.map(|r| r.ips.as_slice()).unwrap_or_default();
+    if !ips.is_empty() {
+        // Announce the new MAC so neighbours drop stale ARP entries for a reused address.
+        ops.push(sysctl(Ns::Pod, format!("net/ipv4/conf/{ifname}/arp_notify"), "1", false));
+    }
+    if ips.iter().any(|ip| ip.address.addr().is_ipv6()) {
+        ops.extend(ipv6_pod_sysctls(conf, ifname));
+    }
+    ops.push(Op::SetMaster { dev: host_veth.into(), master: br.into() });
+    if conf.hairpin {
+        ops.push(Op::SetHairpin { dev: host_veth.into() });
+    }
+    ops.push(Op::LinkUp { ns: Ns::Host, dev: host_veth.into() });
+    for ip in ips {
+        ops.push(Op::AddAddr { ns: Ns::Pod, dev: ifname.into(), addr: ip.address });
+    }
+    ops.push(Op::LinkUp { ns: Ns::Pod, dev: ifname.into() });
+    if let Some(res) = res {
+        ops.extend(pod_routes(ifname, res));
+    }
+    if conf.is_gateway {
+        ops.extend(gateway_ops(conf, ips));
+    }
+    // Once a port is attached the bridge MAC would follow the lowest port MAC; pin it.
+    ops.push(Op::PinMac { dev: br.into() });
+    ops
+}
+
+fn ipv6_pod_sysctls(conf: &NetConf, ifname: &str) -> Vec<Op> {
+    let v6 = |what: &str| format!("net/ipv6/conf/{ifname}/{what}");
+    let mut ops = vec![
+        sysctl(Ns::Pod, "net/ipv6/conf/lo/disable_ipv6".into(), "0", true),
+        sysctl(Ns::Pod, v6("disable_ipv6"), "0", true),
+        sysctl(Ns::Pod, v6("keep_addr_on_down"), "1", true),
+    ];
+    // DAD holds a fresh address "tentative" for about a second, which is most of a
+    // pod's start-up; the addresses come from IPAM, so duplicates are not expected.
+    if conf.enable_dad {
+        ops.push(sysctl(Ns::Pod, v6("enhanced_dad"), "1", true));
+        ops.push(sysctl(Ns::Pod, v6("accept_dad"), "1", false));
+    } else {
+        ops.push(sysctl(Ns::Pod, v6("accept_dad"), "0", false));
+    }
+    ops
+}
+
+/// Each route goes out of the pod interface; a route without `gw` uses the first
+/// gateway of its family, or is on-link when there is none.
+fn pod_routes(ifname: &str, res: &CniResult) -> Vec<Op> {
+    res.routes
+        .iter()
+        .map(|r| {
+            let v4 = r.dst.addr().is_ipv4();
+            let gw = r.gw.or_else(|| {
+                res.ips
+                    .iter()
+                    .filter_map(|ip| ip.gateway)
+                    .find(|g| g.is_ipv4() == v4)
+            });
+            Op::AddRoute { ns: Ns::Pod, dst: r.dst, gw, dev: ifname.into() }
+        })
+        .collect()
+}
+
+fn gateway_ops(conf: &NetConf, ips: &[crate::cni::result::IpConfig]) -> Vec<Op> {
+    let mut ops = Vec::new();
+    let mut seen: Vec<IpNet> = Vec::new();
+    for ip in ips {
+        let Some(gw) = ip.gateway else { continue };
+        let Ok(addr) = IpNet::new(gw, ip.address.prefix_len()) else {
+            continue;
+        };
+        if !seen.contains(&addr) {
+            seen.push(addr);
+            ops.push(Op::EnsureBridgeAddr {
+                dev: conf.bridge.clone(),
+                addr,
+                force: conf.force_address,
+            });
+        }
+    }
+    if seen.iter().any(|a| a.addr().is_ipv4()) {
+        ops.push(sysctl(Ns::Host, "net/ipv4/ip_forward".into(), "1", false));
+    }
+    if seen.iter().any(|a| a.addr().is_ipv6()) {
+        ops.push(sysctl(Ns::Host, "net/ipv6/conf/all/forwarding".into(), "1", false));
+    }
+    ops
+}
+
+#[cfg(test)]
+#[path = "build_tests.rs"]
+mod tests;

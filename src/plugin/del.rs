@@ -1,0 +1,40 @@
+//! DEL: best effort and idempotent. A missing netns, a missing interface or an unknown
+//! container are success; the address is released whatever happened to the link.
+
+use crate::net::{NetError, Node};
+use crate::plan::{Ns, Op};
+
+use super::error::Error;
+use super::ipam;
+use super::request::Request;
+use super::trace;
+
+pub fn del(req: &Request) -> Result<(), Error> {
+    let mut errors = Vec::new();
+    // Deleting the pod end removes the host end with it. Without a netns there is no
+    // link left to delete: it died with the namespace.
+    if let Some(netns) = req.env.netns.as_deref() {
+        match Node::open(Some(netns)) {
+            Ok(node) => {
+                let op = Op::DelLink {
+                    ns: Ns::Pod,
+                    dev: req.env.ifname.clone(),
+                };
+                trace::plan("DEL", std::slice::from_ref(&op));
+                if let Err(e) = node.apply(&[op]) {
+                    errors.push(Error::from(e));
+                }
+            }
+            Err(NetError::NetnsOpen { .. }) | Err(NetError::Namespace(_)) => {}
+            Err(e) => errors.push(e.into()),
+        }
+    }
+    if let Err(e) = ipam::del(req) {
+        errors.push(e);
+    }
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.remove(0)),
+        _ => Err(Error::Several(errors)),
+    }
+}

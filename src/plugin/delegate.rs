@@ -1,0 +1,124 @@
+//! Running another CNI plugin (an IPAM plugin named by `ipam.type`) from `CNI_PATH`,
+//! with the same stdin and environment, as the spec's delegation section describes.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::cni::CniError;
+
+#[derive(Debug)]
+pub enum DelegateError {
+    NoCniPath { plugin: String },
+    NotFound { plugin: String, searched: Vec<PathBuf> },
+    Exec { plugin: PathBuf, source: std::io::Error },
+    /// The plugin answered with a CNI error: passed through with its own code.
+    Failed { plugin: String, error: CniError },
+    BadOutput { plugin: String, detail: String },
+}
+
+impl fmt::Display for DelegateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DelegateError::NoCniPath { plugin } => {
+                write!(f, "CNI_PATH is required to find ipam plugin {plugin:?}")
+            }
+            DelegateError::NotFound { plugin, searched } => {
+                let dirs: Vec<String> = searched.iter().map(|p| p.display().to_string()).collect();
+                write!(f, "ipam plugin {plugin:?} not found in CNI_PATH [{}]", dirs.join(":"))
+            }
+            DelegateError::Exec { plugin, source } => {
+                write!(f, "run ipam plugin {}: {source}", plugin.display())
+            }
+            DelegateError::Failed { plugin, error } => write!(f, "ipam plugin {plugin:?}: {error}"),
+            DelegateError::BadOutput { plugin, detail } => {
+                write!(f, "ipam plugin {plugin:?} printed something unreadable: {detail}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DelegateError {}
+
+pub fn find(plugin: &str, cni_path: &[PathBuf]) -> Result<PathBuf, DelegateError> {
+    if cni_path.is_empty() {
+        return Err(DelegateError::NoCniPath { plugin: plugin.into() });
+    }
+    cni_path
+        .iter()
+        .map(|dir| dir.join(plugin))
+        .find(|p| p.is_file())
+        .ok_or_else(|| DelegateError::NotFound {
+            plugin: plugin.into(),
+            searched: cni_path.to_vec(),
+        })
+}
+
+/// Runs `plugin` with `CNI_COMMAND=command`, the rest of our environment unchanged and
+/// `stdin` as its stdin. Returns its stdout JSON, or `None` when it printed nothing
+/// (DEL, CHECK, GC and STATUS print nothing on success).
+pub fn run(
+    plugin: &str,
+    command: &str,
+    stdin: &[u8],
+    cni_path: &[PathBuf],
+) -> Result<Option<Value>, DelegateError> {
+    let path = find(plugin, cni_path)?;
+    let out = spawn(&path, command, stdin).map_err(|source| DelegateError::Exec {
+        plugin: path.clone(),
+        source,
+    })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let parsed = if text.trim().is_empty() {
+        None
+    } else {
+        Some(serde_json::from_str::<Value>(&text).map_err(|e| DelegateError::BadOutput {
+            plugin: plugin.into(),
+            detail: format!("{e}: {}", text.chars().take(200).collect::<String>()),
+        })?)
+    };
+    if out.status.success() {
+        return Ok(parsed);
+    }
+    let error = parsed
+        .as_ref()
+        .and_then(error_from_json)
+        .ok_or_else(|| DelegateError::BadOutput {
+            plugin: plugin.into(),
+            detail: format!("exited with {} without a CNI error object", out.status),
+        })?;
+    Err(DelegateError::Failed {
+        plugin: plugin.into(),
+        error,
+    })
+}
+
+fn spawn(path: &Path, command: &str, stdin: &[u8]) -> std::io::Result<std::process::Output> {
+    let mut child = Command::new(path)
+        .env("CNI_COMMAND", command)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    if let Some(mut input) = child.stdin.take() {
+        // A plugin that exits without reading stdin closes the pipe: not our failure.
+        match input.write_all(stdin) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e),
+            _ => {}
+        }
+    }
+    child.wait_with_output()
+}
+
+fn error_from_json(v: &Value) -> Option<CniError> {
+    let code = u32::try_from(v.get("code")?.as_u64()?).ok()?;
+    let msg = v.get("msg").and_then(Value::as_str).unwrap_or_default();
+    let mut e = CniError::new(code, msg);
+    if let Some(d) = v.get("details").and_then(Value::as_str) {
+        e = e.with_details(d);
+    }
+    Some(e)
+}

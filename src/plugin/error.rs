@@ -1,0 +1,105 @@
+//! Every failure the plugin can report, and the one place they become CNI codes.
+
+use std::fmt;
+
+use crate::cni::{code, CniError};
+use crate::ipam::IpamError;
+use crate::net::NetError;
+
+use super::delegate::DelegateError;
+
+#[derive(Debug)]
+pub enum Error {
+    Cni(CniError),
+    Ipam(IpamError),
+    Net(NetError),
+    Delegate(DelegateError),
+    IfnameExists { ifname: String },
+    Check(String),
+    /// DEL and GC keep going after a failure and report everything at the end.
+    Several(Vec<Error>),
+}
+
+impl From<CniError> for Error {
+    fn from(e: CniError) -> Self {
+        Error::Cni(e)
+    }
+}
+impl From<IpamError> for Error {
+    fn from(e: IpamError) -> Self {
+        Error::Ipam(e)
+    }
+}
+impl From<NetError> for Error {
+    fn from(e: NetError) -> Self {
+        Error::Net(e)
+    }
+}
+impl From<DelegateError> for Error {
+    fn from(e: DelegateError) -> Self {
+        Error::Delegate(e)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Cni(e) => write!(f, "{e}"),
+            Error::Ipam(e) => write!(f, "{e}"),
+            Error::Net(e) => write!(f, "{e}"),
+            Error::Delegate(e) => write!(f, "{e}"),
+            Error::IfnameExists { ifname } => {
+                write!(f, "interface {ifname:?} already exists in the pod namespace")
+            }
+            Error::Check(msg) => write!(f, "check failed: {msg}"),
+            Error::Several(errs) => {
+                let parts: Vec<String> = errs.iter().map(ToString::to_string).collect();
+                write!(f, "{}", parts.join("; "))
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn is_transient(errno: Option<i32>) -> bool {
+    matches!(errno, Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::EINTR))
+}
+
+/// The CNI code for each failure. Spec codes keep the spec's meaning; the rest are
+/// vnet's own (>= 100), documented in the README.
+pub fn to_cni(e: &Error) -> CniError {
+    let c = match e {
+        Error::Cni(e) => return e.clone(),
+        Error::Delegate(DelegateError::Failed { error, .. }) => return error.clone(),
+        Error::Several(errs) => {
+            return match errs.first() {
+                Some(first) => CniError::new(to_cni(first).code, e.to_string()),
+                None => CniError::new(code::KERNEL, "no error"),
+            }
+        }
+        Error::Ipam(i) => match i {
+            IpamError::Config(_) => code::INVALID_CONFIG,
+            IpamError::Exhausted { .. } => code::ADDRESS_EXHAUSTED,
+            IpamError::RequestedUnavailable { .. } => code::ADDRESS_UNAVAILABLE,
+            IpamError::Duplicate { .. } => code::DUPLICATE_ALLOCATION,
+            IpamError::Io { source, .. } if is_transient(source.raw_os_error()) => code::TRY_AGAIN,
+            IpamError::Io { .. } => code::IO,
+        },
+        Error::Net(n) => match n {
+            NetError::NetnsOpen { .. } => code::NETNS_MISSING,
+            NetError::NotABridge { .. } => code::NOT_A_BRIDGE,
+            NetError::BridgeAddrConflict { .. } => code::BRIDGE_ADDRESS_CONFLICT,
+            n if is_transient(n.errno()) => code::TRY_AGAIN,
+            NetError::Netlink { .. } | NetError::Sysctl { .. } | NetError::Namespace(_) => {
+                code::KERNEL
+            }
+        },
+        Error::Delegate(DelegateError::NotFound { .. }) => code::INVALID_CONFIG,
+        Error::Delegate(DelegateError::NoCniPath { .. }) => code::INVALID_ENV,
+        Error::Delegate(_) => code::DELEGATE,
+        Error::IfnameExists { .. } => code::IFNAME_EXISTS,
+        Error::Check(_) => code::CHECK_MISMATCH,
+    };
+    CniError::new(c, e.to_string())
+}

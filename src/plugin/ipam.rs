@@ -1,0 +1,159 @@
+//! IPAM for one request: the built-in host-local store, or a delegated plugin.
+
+use crate::cni::result::{IpConfig, Route};
+use crate::cni::{CniResult, NetConf};
+use crate::ipam::{self, IpamConf};
+
+use super::delegate;
+use super::error::Error;
+use super::request::Request;
+
+fn builtin_conf(req: &Request) -> Result<IpamConf, Error> {
+    Ok(IpamConf::parse(&req.conf.raw, &req.args.ips)?)
+}
+
+/// Reserves the pod's addresses. `None` for a layer-2-only network (no `ipam.type`).
+pub fn add(req: &Request) -> Result<Option<CniResult>, Error> {
+    let Some(kind) = &req.conf.ipam_type else {
+        return Ok(None);
+    };
+    if !req.conf.builtin_ipam() {
+        return delegated_add(req, kind).map(Some);
+    }
+    let conf = builtin_conf(req)?;
+    // Read resolv.conf before reserving, so its failure leaves nothing to undo.
+    let dns = match &conf.resolv_conf {
+        Some(p) => {
+            let d = ipam::read_dns(p)?;
+            crate::cni::result::Dns {
+                nameservers: d.nameservers,
+                domain: d.domain,
+                search: d.search,
+                options: d.options,
+            }
+        }
+        None => Default::default(),
+    };
+    let allocs = ipam::allocate(&conf, &req.conf.name, &req.env.container_id, &req.env.ifname)?;
+    Ok(Some(CniResult {
+        interfaces: vec![],
+        ips: allocs
+            .into_iter()
+            .map(|a| IpConfig {
+                address: a.address,
+                gateway: a.gateway,
+                interface: None,
+            })
+            .collect(),
+        routes: conf.routes.iter().map(|r| Route::new(r.dst, r.gw)).collect(),
+        dns,
+    }))
+}
+
+fn delegated_add(req: &Request, kind: &str) -> Result<CniResult, Error> {
+    let out = delegate::run(kind, "ADD", &req.stdin, &req.env.path)?;
+    let parsed = out
+        .as_ref()
+        .ok_or_else(|| "no output".to_string())
+        .and_then(CniResult::from_json)
+        .and_then(|r| {
+            if r.ips.is_empty() {
+                Err("IPAM plugin returned missing IP config".to_string())
+            } else {
+                Ok(r)
+            }
+        });
+    parsed.or_else(|detail| {
+        // It may have reserved something before printing garbage: give it back.
+        let _ = del(req);
+        Err(delegate::DelegateError::BadOutput {
+            plugin: kind.to_string(),
+            detail,
+        }
+        .into())
+    })
+}
+
+/// Releases the pod's addresses; unknown IDs are fine.
+pub fn del(req: &Request) -> Result<(), Error> {
+    match &req.conf.ipam_type {
+        None => Ok(()),
+        Some(_) if req.conf.builtin_ipam() => {
+            let conf = builtin_conf(req)?;
+            ipam::release(&conf.data_dir, &req.conf.name, &req.env.container_id, &req.env.ifname)?;
+            Ok(())
+        }
+        Some(kind) => delegated(req, kind, "DEL"),
+    }
+}
+
+fn delegated(req: &Request, kind: &str, command: &str) -> Result<(), Error> {
+    delegate::run(kind, command, &req.stdin, &req.env.path)?;
+    Ok(())
+}
+
+/// CHECK: the store still holds exactly the addresses `prevResult` lists for this pod.
+pub fn check(req: &Request, prev: &CniResult) -> Result<(), Error> {
+    match &req.conf.ipam_type {
+        None => Ok(()),
+        Some(_) if req.conf.builtin_ipam() => {
+            let conf = builtin_conf(req)?;
+            let held = ipam::find(&conf.data_dir, &req.conf.name, &req.env.container_id, &req.env.ifname)?;
+            if held.is_empty() {
+                return Err(Error::Check(format!(
+                    "no address is reserved for container {:?} ifname {:?}",
+                    req.env.container_id, req.env.ifname
+                )));
+            }
+            for ip in &prev.ips {
+                if !held.contains(&ip.address.addr()) {
+                    return Err(Error::Check(format!(
+                        "address {} is not reserved for container {:?} (store holds {:?})",
+                        ip.address.addr(),
+                        req.env.container_id,
+                        held
+                    )));
+                }
+            }
+            Ok(())
+        }
+        Some(kind) => delegated(req, kind, "CHECK"),
+    }
+}
+
+pub fn gc(req: &Request, valid: &[(String, String)]) -> Result<(), Error> {
+    match &req.conf.ipam_type {
+        None => Ok(()),
+        Some(_) if req.conf.builtin_ipam() => {
+            let conf = builtin_conf(req)?;
+            ipam::gc(&conf.data_dir, &req.conf.name, valid)?;
+            Ok(())
+        }
+        Some(kind) => delegated(req, kind, "GC"),
+    }
+}
+
+/// STATUS: code 50 when a range set has no free address.
+pub fn status(req: &Request) -> Result<(), Error> {
+    match &req.conf.ipam_type {
+        None => Ok(()),
+        Some(_) if req.conf.builtin_ipam() => {
+            let conf = builtin_conf(req)?;
+            let full = ipam::exhausted_sets(&conf, &req.conf.name)?;
+            if full.is_empty() {
+                return Ok(());
+            }
+            Err(crate::cni::CniError::new(
+                crate::cni::code::NOT_AVAILABLE,
+                format!("no free address in range set(s) {full:?} of network {:?}", req.conf.name),
+            )
+            .into())
+        }
+        Some(kind) => delegated(req, kind, "STATUS"),
+    }
+}
+
+/// Whether this config asks for layer 3 at all.
+pub fn has_ipam(conf: &NetConf) -> bool {
+    conf.ipam_type.is_some()
+}
