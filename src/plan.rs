@@ -54,7 +54,11 @@ pub enum Op {
     /// Make sure the bridge holds `addr` (the pods' gateway). Tolerates the address already
     /// being there (parallel ADDs race for it). A conflicting address (any other IPv4
     /// address; an overlapping IPv6 prefix) is an error unless `force`, which replaces it.
-    EnsureBridgeAddr { dev: String, addr: IpNet, force: bool },
+    EnsureBridgeAddr {
+        dev: String,
+        addr: IpNet,
+        force: bool,
+    },
     /// Set the bridge MAC to its current value so it stops following its lowest port's MAC.
     PinMac { dev: String },
     /// Add a route; `gw` None means a link-scope route through `dev`.
