@@ -1,0 +1,116 @@
+//! `Node`: a current-thread tokio runtime plus one rtnetlink connection per namespace.
+//!
+//! A netlink socket talks to the namespace it was created in, whatever thread later uses
+//! it. So the host connection is created on the calling thread, and the pod connection on
+//! a short-lived thread that entered the pod namespace; both are then driven by the same
+//! current-thread runtime from the caller's thread.
+
+use std::{fs::File, future::Future, path::Path};
+
+use rtnetlink::Handle;
+use tokio::runtime::{self, Runtime};
+
+use super::{netns, netns::RunError, NetError, Ns};
+
+/// One side (host or pod) of the node: a netlink handle and the namespace it lives in.
+pub(crate) struct Side {
+    pub(crate) handle: Handle,
+    /// Kept open: the veth peer is placed with `IFLA_NET_NS_FD`, and sysctl threads
+    /// `setns` into it.
+    pub(crate) ns: File,
+}
+
+/// Kernel access for one CNI invocation: the node (host) namespace and optionally a pod's.
+pub struct Node {
+    // Field order matters for drop: the runtime (and the connection tasks it owns) goes
+    // last, after the handles that feed it.
+    pub(crate) host: Side,
+    pub(crate) pod: Option<Side>,
+    rt: Runtime,
+}
+
+impl Node {
+    /// Host side = the calling thread's namespace. `pod_netns` = `CNI_NETNS` path if any.
+    /// A missing or unopenable pod netns gives [`NetError::NetnsOpen`].
+    ///
+    /// Must not be called from inside a tokio runtime (it blocks on its own).
+    pub fn open(pod_netns: Option<&Path>) -> Result<Node, NetError> {
+        let rt = runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .map_err(|e| NetError::Namespace(format!("start the netlink runtime: {e}")))?;
+        let host_ns = netns::current()
+            .map_err(|e| NetError::Namespace(format!("open the host namespace: {e}")))?;
+        let host = Side {
+            handle: connect(rt.handle())?,
+            ns: host_ns,
+        };
+        let pod = match pod_netns {
+            Some(path) => Some(open_pod(rt.handle(), path)?),
+            None => None,
+        };
+        Ok(Node { host, pod, rt })
+    }
+
+    /// Whether a pod namespace was opened.
+    pub fn has_pod(&self) -> bool {
+        self.pod.is_some()
+    }
+
+    /// The side for `ns`; asking for the pod without one is a usage error.
+    pub(crate) fn side(&self, ns: Ns) -> Result<&Side, NetError> {
+        match ns {
+            Ns::Host => Ok(&self.host),
+            Ns::Pod => self
+                .pod
+                .as_ref()
+                .ok_or_else(|| NetError::Namespace("no pod network namespace was given".into())),
+        }
+    }
+
+    pub(crate) fn handle(&self, ns: Ns) -> Result<&Handle, NetError> {
+        Ok(&self.side(ns)?.handle)
+    }
+
+    /// Drive `fut` (and the connection tasks) to completion on this thread.
+    pub(crate) fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        self.rt.block_on(fut)
+    }
+}
+
+/// Open the pod namespace and create its netlink socket from inside it.
+fn open_pod(rt: &runtime::Handle, path: &Path) -> Result<Side, NetError> {
+    let netns_open = |source| NetError::NetnsOpen {
+        path: path.to_path_buf(),
+        source,
+    };
+    let ns = netns::open(path).map_err(netns_open)?;
+    let handle = match netns::run_in(&ns, || connect(rt)) {
+        Ok(handle) => handle?,
+        Err(RunError::Setns(errno)) => return Err(netns_open(errno.into())),
+        Err(e) => return Err(NetError::Namespace(e.describe("pod"))),
+    };
+    Ok(Side { handle, ns })
+}
+
+/// Create an rtnetlink socket in the calling thread's namespace and hand its connection
+/// task to the runtime. Safe to call from any thread: `enter` only registers the socket
+/// with the runtime's I/O driver.
+fn connect(rt: &runtime::Handle) -> Result<Handle, NetError> {
+    let _in_runtime = rt.enter();
+    let (conn, handle, _unsolicited) = rtnetlink::new_connection()
+        .map_err(|e| NetError::Namespace(format!("open a netlink socket: {e}")))?;
+    rt.spawn(conn);
+    Ok(handle)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The plugin may hand a `Node` to another thread (the host side stays the opener's
+    /// namespace: sysctls re-enter it explicitly).
+    #[test]
+    fn node_is_send() {
+        fn send<T: Send>() {}
+        send::<super::Node>();
+    }
+}

@@ -1,0 +1,194 @@
+//! The one error type of the kernel layer.
+//!
+//! Every variant names the failed operation and carries the value it was about, so the
+//! plugin can print `Display` as the CNI `msg` and map the variant (and errno) to a code.
+//! The underlying cause is part of the message; `source()` is deliberately not
+//! implemented so a chain printer does not repeat it.
+
+use std::{fmt, io, path::PathBuf};
+
+use ipnet::IpNet;
+
+/// A failure of the kernel layer.
+#[derive(Debug)]
+pub enum NetError {
+    /// The pod network namespace path could not be opened or entered.
+    NetnsOpen { path: PathBuf, source: io::Error },
+    /// A netlink request failed. `op` says what was attempted, e.g.
+    /// `add veth veth1a2b3c4d peer eth0`; `errno` is the positive kernel errno if the
+    /// kernel answered with one.
+    Netlink {
+        op: String,
+        errno: Option<i32>,
+        msg: String,
+    },
+    /// A link with the bridge's name exists but is not a bridge.
+    NotABridge { name: String },
+    /// The bridge holds an address that conflicts with the gateway address to add.
+    BridgeAddrConflict {
+        dev: String,
+        existing: IpNet,
+        wanted: IpNet,
+    },
+    /// Writing `/proc/sys/<key>` failed.
+    Sysctl { key: String, source: io::Error },
+    /// Entering a namespace or running the helper thread failed.
+    Namespace(String),
+}
+
+impl NetError {
+    /// The kernel errno behind this error, if there is one.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            NetError::Netlink { errno, .. } => *errno,
+            NetError::NetnsOpen { source, .. } | NetError::Sysctl { source, .. } => {
+                source.raw_os_error()
+            }
+            NetError::NotABridge { .. }
+            | NetError::BridgeAddrConflict { .. }
+            | NetError::Namespace(_) => None,
+        }
+    }
+
+    /// Wrap an rtnetlink error for the operation `op`.
+    pub(crate) fn netlink(op: impl Into<String>, err: rtnetlink::Error) -> NetError {
+        match errno_of(&err) {
+            Some(errno) => NetError::from_errno(op, errno),
+            None => NetError::Netlink {
+                op: op.into(),
+                errno: None,
+                msg: lower_first(&err.to_string()),
+            },
+        }
+    }
+
+    /// A netlink-style error with a known errno (also used for "link not found").
+    pub(crate) fn from_errno(op: impl Into<String>, errno: i32) -> NetError {
+        NetError::Netlink {
+            op: op.into(),
+            errno: Some(errno),
+            msg: lower_first(&io::Error::from_raw_os_error(errno).to_string()),
+        }
+    }
+}
+
+/// The positive errno of a kernel NACK, `None` for any other rtnetlink failure.
+pub(crate) fn errno_of(err: &rtnetlink::Error) -> Option<i32> {
+    match err {
+        rtnetlink::Error::NetlinkError(msg) if msg.raw_code() != 0 => Some(msg.raw_code().abs()),
+        _ => None,
+    }
+}
+
+/// `std::io::Error` messages start upper-case ("No such device"); ours are lower-case.
+fn lower_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+impl fmt::Display for NetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetError::NetnsOpen { path, source } => {
+                let msg = lower_first(&source.to_string());
+                write!(
+                    f,
+                    "failed to open netns {:?}: {msg}",
+                    path.display().to_string()
+                )
+            }
+            NetError::Netlink { op, msg, .. } => write!(f, "{op}: {msg}"),
+            NetError::NotABridge { name } => {
+                write!(f, "{name:?} already exists but is not a bridge")
+            }
+            NetError::BridgeAddrConflict {
+                dev,
+                existing,
+                wanted,
+            } => write!(
+                f,
+                "{dev:?} already has an IP address {existing} different from {wanted}"
+            ),
+            NetError::Sysctl { key, source } => {
+                let msg = lower_first(&source.to_string());
+                write!(f, "write /proc/sys/{key}: {msg}")
+            }
+            NetError::Namespace(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for NetError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn displays_lower_case_with_context() {
+        let e = NetError::from_errno(
+            "add route 0.0.0.0/0 via 10.244.1.1 dev eth0 in pod",
+            libc::ENETUNREACH,
+        );
+        assert_eq!(
+            e.to_string(),
+            "add route 0.0.0.0/0 via 10.244.1.1 dev eth0 in pod: network is unreachable (os error 101)"
+        );
+        assert_eq!(e.errno(), Some(libc::ENETUNREACH));
+
+        let e = NetError::BridgeAddrConflict {
+            dev: "v-net-0".into(),
+            existing: "10.9.9.1/24".parse().unwrap(),
+            wanted: "10.244.1.1/24".parse().unwrap(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "\"v-net-0\" already has an IP address 10.9.9.1/24 different from 10.244.1.1/24"
+        );
+        assert_eq!(e.errno(), None);
+
+        let e = NetError::NotABridge {
+            name: "cni0".into(),
+        };
+        assert_eq!(e.to_string(), "\"cni0\" already exists but is not a bridge");
+    }
+
+    #[test]
+    fn io_backed_errors_expose_errno() {
+        let e = NetError::NetnsOpen {
+            path: "/var/run/netns/x".into(),
+            source: io::Error::from_raw_os_error(libc::ENOENT),
+        };
+        assert_eq!(e.errno(), Some(libc::ENOENT));
+        assert_eq!(
+            e.to_string(),
+            "failed to open netns \"/var/run/netns/x\": no such file or directory (os error 2)"
+        );
+        let e = NetError::Sysctl {
+            key: "net/ipv4/ip_forward".into(),
+            source: io::Error::from_raw_os_error(libc::EACCES),
+        };
+        assert_eq!(
+            e.to_string(),
+            "write /proc/sys/net/ipv4/ip_forward: permission denied (os error 13)"
+        );
+    }
+
+    #[test]
+    fn kernel_nack_maps_to_positive_errno() {
+        let mut msg = rtnetlink::packet_core::ErrorMessage::default();
+        msg.code = std::num::NonZeroI32::new(-libc::EEXIST);
+        let err = rtnetlink::Error::NetlinkError(msg);
+        assert_eq!(errno_of(&err), Some(libc::EEXIST));
+        let e = NetError::netlink("create bridge br0", err);
+        assert_eq!(e.errno(), Some(libc::EEXIST));
+        assert_eq!(
+            e.to_string(),
+            "create bridge br0: file exists (os error 17)"
+        );
+        assert_eq!(errno_of(&rtnetlink::Error::RequestFailed), None);
+    }
+}

@@ -1,0 +1,168 @@
+//! Reading links, deleting them, and the small per-link changes (up, master, promisc).
+
+use futures::TryStreamExt;
+use netlink_packet_route::link::{
+    InfoBridgePort, InfoPortData, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use rtnetlink::LinkUnspec;
+
+use super::{error::errno_of, ns_suffix, NetError, Node, Ns};
+
+/// What the kernel says about one link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    /// `IFLA_INFO_KIND`: "bridge", "veth", ... (`None` for e.g. `lo`).
+    pub kind: Option<String>,
+    pub mac: Option<[u8; 6]>,
+    pub mtu: u32,
+    /// Administratively up (`IFF_UP`).
+    pub up: bool,
+    /// Index of the master (bridge) this link is enslaved to.
+    pub master: Option<u32>,
+    /// `IFLA_LINK`: for a veth, the peer's index (in the peer's namespace).
+    pub peer_index: Option<u32>,
+    /// Promiscuous mode as set by a user (not the bridge-port implied one).
+    pub promisc: bool,
+    /// Bridge-port hairpin mode, when the link is a bridge port.
+    pub hairpin: Option<bool>,
+}
+
+impl Link {
+    fn from_message(msg: &LinkMessage) -> Link {
+        let mut link = Link {
+            index: msg.header.index,
+            name: String::new(),
+            kind: None,
+            mac: None,
+            mtu: 0,
+            up: msg.header.flags.contains(LinkFlags::Up),
+            master: None,
+            peer_index: None,
+            promisc: msg.header.flags.contains(LinkFlags::Promisc),
+            hairpin: None,
+        };
+        for attr in &msg.attributes {
+            match attr {
+                LinkAttribute::IfName(name) => link.name = name.clone(),
+                LinkAttribute::Address(mac) => link.mac = <[u8; 6]>::try_from(&mac[..]).ok(),
+                LinkAttribute::Mtu(mtu) => link.mtu = *mtu,
+                LinkAttribute::Controller(index) => link.master = Some(*index),
+                LinkAttribute::Link(index) => link.peer_index = Some(*index),
+                LinkAttribute::LinkInfo(infos) => link.read_info(infos),
+                _ => {}
+            }
+        }
+        link
+    }
+
+    fn read_info(&mut self, infos: &[LinkInfo]) {
+        for info in infos {
+            match info {
+                LinkInfo::Kind(kind) => self.kind = Some(kind.to_string()),
+                LinkInfo::PortData(InfoPortData::BridgePort(port)) => {
+                    self.hairpin = port.iter().find_map(|a| match a {
+                        InfoBridgePort::HairpinMode(on) => Some(*on),
+                        _ => None,
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// How to find a link.
+#[derive(Clone, Copy)]
+pub(crate) enum Key<'a> {
+    Name(&'a str),
+    Index(u32),
+}
+
+impl Node {
+    /// The link called `name` in `ns`, if any.
+    pub fn link(&self, ns: Ns, name: &str) -> Result<Option<Link>, NetError> {
+        self.block_on(self.find(ns, Key::Name(name)))
+    }
+
+    /// The link with ifindex `index` in `ns`, if any.
+    pub fn link_by_index(&self, ns: Ns, index: u32) -> Result<Option<Link>, NetError> {
+        self.block_on(self.find(ns, Key::Index(index)))
+    }
+
+    /// Delete the link `name` in `ns`. `Ok(false)` if it was not there.
+    pub fn del_link(&self, ns: Ns, name: &str) -> Result<bool, NetError> {
+        self.block_on(self.delete_link(ns, name))
+    }
+
+    pub(crate) async fn find(&self, ns: Ns, key: Key<'_>) -> Result<Option<Link>, NetError> {
+        let request = self.handle(ns)?.link().get();
+        let (request, what) = match key {
+            Key::Name(name) => (request.match_name(name), name.to_string()),
+            Key::Index(index) => (request.match_index(index), format!("index {index}")),
+        };
+        match request.execute().try_next().await {
+            Ok(msg) => Ok(msg.as_ref().map(Link::from_message)),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(NetError::netlink(
+                format!("get link {what}{}", ns_suffix(ns)),
+                e,
+            )),
+        }
+    }
+
+    /// Like [`Node::find`] by name, but a missing link is an `ENODEV` error.
+    pub(crate) async fn require(&self, ns: Ns, name: &str) -> Result<Link, NetError> {
+        self.find(ns, Key::Name(name)).await?.ok_or_else(|| {
+            NetError::from_errno(format!("find link {name}{}", ns_suffix(ns)), libc::ENODEV)
+        })
+    }
+
+    pub(crate) async fn delete_link(&self, ns: Ns, name: &str) -> Result<bool, NetError> {
+        let Some(link) = self.find(ns, Key::Name(name)).await? else {
+            return Ok(false);
+        };
+        match self.handle(ns)?.link().del(link.index).execute().await {
+            Ok(()) => Ok(true),
+            // Gone in between (e.g. its veth peer's namespace was just deleted).
+            Err(e) if is_missing(&e) => Ok(false),
+            Err(e) => Err(NetError::netlink(
+                format!("delete link {name}{}", ns_suffix(ns)),
+                e,
+            )),
+        }
+    }
+
+    pub(crate) async fn set_up(&self, ns: Ns, name: &str) -> Result<(), NetError> {
+        let link = self.require(ns, name).await?;
+        let msg = LinkUnspec::new_with_index(link.index).up().build();
+        self.handle(ns)?
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(|e| NetError::netlink(format!("set {name} up{}", ns_suffix(ns)), e))
+    }
+
+    /// Enslave `dev` to `master` (host namespace).
+    pub(crate) async fn set_master(&self, dev: &str, master: &str) -> Result<(), NetError> {
+        let port = self.require(Ns::Host, dev).await?;
+        let bridge = self.require(Ns::Host, master).await?;
+        let msg = LinkUnspec::new_with_index(port.index)
+            .controller(bridge.index)
+            .build();
+        self.host
+            .handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(|e| NetError::netlink(format!("set {dev} master {master}"), e))
+    }
+}
+
+/// The kernel answers ENODEV for an unknown name/index (ENOENT from some paths).
+pub(crate) fn is_missing(err: &rtnetlink::Error) -> bool {
+    matches!(errno_of(err), Some(libc::ENODEV) | Some(libc::ENOENT))
+}

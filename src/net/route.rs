@@ -1,0 +1,130 @@
+//! Routes of the main table: listing and adding.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use futures::TryStreamExt;
+use ipnet::IpNet;
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+    RouteVia,
+};
+use rtnetlink::RouteMessageBuilder;
+
+use super::{ns_suffix, NetError, Node, Ns};
+
+/// One unicast route of the main table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Destination; `0.0.0.0/0` or `::/0` for a default route.
+    pub dst: IpNet,
+    pub gw: Option<IpAddr>,
+    /// Output interface index.
+    pub oif: Option<u32>,
+}
+
+impl Node {
+    /// The unicast routes of the main table in `ns`, IPv4 then IPv6.
+    pub fn routes(&self, ns: Ns) -> Result<Vec<Route>, NetError> {
+        self.block_on(async {
+            let handle = self.handle(ns)?;
+            let mut routes = Vec::new();
+            for query in [
+                RouteMessageBuilder::<Ipv4Addr>::new().build(),
+                RouteMessageBuilder::<Ipv6Addr>::new().build(),
+            ] {
+                let msgs: Vec<RouteMessage> = handle
+                    .route()
+                    .get(query)
+                    .execute()
+                    .try_collect()
+                    .await
+                    .map_err(|e| NetError::netlink(format!("list routes{}", ns_suffix(ns)), e))?;
+                routes.extend(msgs.iter().filter_map(route_of));
+            }
+            Ok(routes)
+        })
+    }
+
+    /// Add a route to `dst` out of `dev`: via `gw`, or link-scope (on-link) without one.
+    pub(crate) async fn add_route(
+        &self,
+        ns: Ns,
+        dst: IpNet,
+        gw: Option<IpAddr>,
+        dev: &str,
+    ) -> Result<(), NetError> {
+        let op = match gw {
+            Some(gw) => format!("add route {dst} via {gw} dev {dev}{}", ns_suffix(ns)),
+            None => format!("add route {dst} dev {dev}{}", ns_suffix(ns)),
+        };
+        let link = self.require(ns, dev).await?;
+        let mut builder = RouteMessageBuilder::<IpAddr>::new()
+            .destination_prefix(dst.network(), dst.prefix_len())
+            .map_err(|e| invalid(&op, e))?
+            .output_interface(link.index)
+            // What `ip route add` and the reference plugin use (rtnetlink defaults to static).
+            .protocol(RouteProtocol::Boot);
+        builder = match gw {
+            Some(gw) => builder.gateway(gw).map_err(|e| invalid(&op, e))?,
+            None => builder.scope(RouteScope::Link),
+        };
+        self.handle(ns)?
+            .route()
+            .add(builder.build())
+            .execute()
+            .await
+            .map_err(|e| NetError::netlink(op, e))
+    }
+}
+
+/// rtnetlink refuses to build the message (e.g. an IPv4 route via an IPv6 gateway).
+fn invalid(op: &str, err: impl std::fmt::Display) -> NetError {
+    NetError::Netlink {
+        op: op.to_string(),
+        errno: Some(libc::EINVAL),
+        msg: err.to_string(),
+    }
+}
+
+/// A main-table unicast route, or `None` for anything else (local, broadcast, other
+/// tables, unreachable, ...).
+fn route_of(msg: &RouteMessage) -> Option<Route> {
+    if msg.header.kind != RouteType::Unicast {
+        return None;
+    }
+    let mut table = u32::from(msg.header.table);
+    let (mut dst, mut gw, mut oif) = (None, None, None);
+    for attr in &msg.attributes {
+        match attr {
+            RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::Destination(a) => dst = ip_of(a),
+            RouteAttribute::Gateway(a) => gw = ip_of(a),
+            RouteAttribute::Via(RouteVia::Inet(ip)) => gw = Some(IpAddr::V4(*ip)),
+            RouteAttribute::Via(RouteVia::Inet6(ip)) => gw = Some(IpAddr::V6(*ip)),
+            RouteAttribute::Oif(index) => oif = Some(*index),
+            _ => {}
+        }
+    }
+    if table != u32::from(RouteHeader::RT_TABLE_MAIN) {
+        return None;
+    }
+    let unspecified = match msg.header.address_family {
+        netlink_packet_route::AddressFamily::Inet => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        netlink_packet_route::AddressFamily::Inet6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        _ => return None,
+    };
+    let dst = IpNet::new(
+        dst.unwrap_or(unspecified),
+        msg.header.destination_prefix_length,
+    )
+    .ok()?;
+    Some(Route { dst, gw, oif })
+}
+
+fn ip_of(addr: &RouteAddress) -> Option<IpAddr> {
+    match addr {
+        RouteAddress::Inet(ip) => Some(IpAddr::V4(*ip)),
+        RouteAddress::Inet6(ip) => Some(IpAddr::V6(*ip)),
+        _ => None,
+    }
+}
