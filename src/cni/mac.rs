@@ -5,7 +5,8 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let mut parts = s.split(':');
     for byte in out.iter_mut() {
         let p = parts.next()?;
-        if p.len() != 2 {
+        // Explicit digit check: `from_str_radix` would accept a leading `+`.
+        if p.len() != 2 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
         *byte = u8::from_str_radix(p, 16).ok()?;

@@ -12,7 +12,7 @@ mod bridge;
 mod conn;
 mod error;
 mod link;
-mod mac;
+mod names;
 mod netns;
 mod route;
 mod sysctl;
@@ -25,7 +25,7 @@ pub use crate::plan::Ns;
 pub use conn::Node;
 pub use error::NetError;
 pub use link::Link;
-pub use mac::{format_mac, parse_mac, random_veth_name};
+pub use names::random_veth_name;
 pub use route::Route;
 
 /// Suffix for error contexts: pod-side operations say so, host-side ones are the default.

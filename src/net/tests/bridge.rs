@@ -1,7 +1,8 @@
 //! EnsureBridge, SetMaster, SetHairpin, LinkUp and PinMac against the kernel.
 
 use super::{add_veth, ensure_bridge, has_flag, set_master, up, Lab};
-use crate::net::{format_mac, parse_mac, NetError};
+use crate::cni::mac::{format_mac, parse_mac};
+use crate::net::NetError;
 use crate::plan::{Ns, Op};
 
 #[test]

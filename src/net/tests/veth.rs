@@ -1,7 +1,8 @@
 //! AddVeth: one message, peer straight into the pod namespace.
 
 use super::{add_veth, Lab};
-use crate::net::{format_mac, random_veth_name, NetError, Node};
+use crate::cni::mac::format_mac;
+use crate::net::{random_veth_name, NetError, Node};
 use crate::plan::{Ns, Op};
 
 #[test]
