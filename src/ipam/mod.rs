@@ -1,8 +1,9 @@
 //! host-local compatible IPAM: the reference plugin's config, allocation order and on-disk
 //! layout, so vnet and `/usr/lib/cni/host-local` can share a data directory.
 //!
-//! Pure parts: [`range`], [`range_set`], [`round_robin`], [`config`], [`allocator`] and
-//! [`reservations`] (the last two over the [`store::Store`] trait). I/O: [`disk`], [`dns`].
+//! Pure parts: `range`, `range_set`, `round_robin`, `config`, `allocator` and
+//! `reservations` (the last two over the `store::Store` trait, so they are tested against
+//! memory). I/O lives in `disk` (the reference layout and flock) and `dns`.
 use ipnet::IpNet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -14,8 +15,8 @@ mod dns;
 mod error;
 mod json;
 mod names;
-pub mod range;
-pub mod range_set;
+mod range;
+mod range_set;
 mod reservations;
 mod round_robin;
 mod store;
