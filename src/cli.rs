@@ -5,7 +5,11 @@ use clap::{Parser, Subcommand};
 use crate::cni::version::SUPPORTED;
 
 #[derive(Parser)]
-#[command(name = "vnet", version, about = "A CNI bridge plugin with built-in host-local IPAM")]
+#[command(
+    name = "vnet",
+    version,
+    about = "A CNI bridge plugin with built-in host-local IPAM"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,

@@ -1,5 +1,7 @@
 //! Bad input gets the right CNI code and changes nothing; failures roll back; limits hold.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;
@@ -7,8 +9,15 @@ use serde_json::json;
 
 /// Nothing on the node, nothing in the pod, nothing in the store.
 fn assert_untouched(node: &Node, pod: &Netns) {
-    assert_eq!(node.veths(), Vec::<String>::new(), "no veth left on the node");
-    assert!(!pod.links().contains(&"eth0".to_string()), "no eth0 in the pod");
+    assert_eq!(
+        node.veths(),
+        Vec::<String>::new(),
+        "no veth left on the node"
+    );
+    assert!(
+        !pod.links().contains(&"eth0".to_string()),
+        "no eth0 in the pod"
+    );
     assert_eq!(node.reserved(), Vec::<String>::new(), "no reservation left");
 }
 
@@ -69,8 +78,14 @@ fn missing_env_is_named() {
         .run_json(&node.conf)
         .err(4);
     let msg = e["msg"].as_str().unwrap();
-    assert!(msg.contains("CNI_CONTAINERID") && msg.contains("CNI_NETNS"), "{msg}");
-    Cni::new(Some(&node.ns)).env("CNI_COMMAND", "BOGUS").run_json(&node.conf).err(4);
+    assert!(
+        msg.contains("CNI_CONTAINERID") && msg.contains("CNI_NETNS"),
+        "{msg}"
+    );
+    Cni::new(Some(&node.ns))
+        .env("CNI_COMMAND", "BOGUS")
+        .run_json(&node.conf)
+        .err(4);
     assert!(node.ns.link("v-net-0").is_none());
 }
 
@@ -80,7 +95,14 @@ fn missing_pod_netns_is_code_103() {
         return;
     }
     let node = Node::new("10.245.3.0/24");
-    node.call("ADD", "c1", "/run/netns/vnet-no-such-ns", "eth0", &node.conf).err(103);
+    node.call(
+        "ADD",
+        "c1",
+        "/run/netns/vnet-no-such-ns",
+        "eth0",
+        &node.conf,
+    )
+    .err(103);
     assert!(node.reserved().is_empty());
 }
 
@@ -108,8 +130,26 @@ fn bridge_address_conflict_rolls_back_and_force_address_fixes_it() {
         return;
     }
     let node = Node::new("10.245.5.0/24");
-    sh_ok(&["ip", "-n", &node.ns.name, "link", "add", "v-net-0", "type", "bridge"]);
-    sh_ok(&["ip", "-n", &node.ns.name, "addr", "add", "10.9.9.1/24", "dev", "v-net-0"]);
+    sh_ok(&[
+        "ip",
+        "-n",
+        &node.ns.name,
+        "link",
+        "add",
+        "v-net-0",
+        "type",
+        "bridge",
+    ]);
+    sh_ok(&[
+        "ip",
+        "-n",
+        &node.ns.name,
+        "addr",
+        "add",
+        "10.9.9.1/24",
+        "dev",
+        "v-net-0",
+    ]);
     let pod = Netns::new("p");
     let e = node.add("c1", &pod).err(106);
     assert!(e["msg"].as_str().unwrap().contains("10.9.9.1/24"), "{e}");
@@ -134,11 +174,19 @@ fn a_29_is_exhausted_after_exactly_five_pods() {
     let mut status_conf = node.conf.clone();
     status_conf["cniVersion"] = json!("1.1.0");
     let e = node.add("c5", &pods[5]).err(100);
-    assert!(e["msg"].as_str().unwrap().contains("no IP addresses available"), "{e}");
+    assert!(
+        e["msg"]
+            .as_str()
+            .unwrap()
+            .contains("no IP addresses available"),
+        "{e}"
+    );
     assert!(!pods[5].links().contains(&"eth0".to_string()));
     assert_eq!(node.veths().len(), 5);
 
-    let status = Cni::new(Some(&node.ns)).env("CNI_COMMAND", "STATUS").env("CNI_PATH", REF_DIR);
+    let status = Cni::new(Some(&node.ns))
+        .env("CNI_COMMAND", "STATUS")
+        .env("CNI_PATH", REF_DIR);
     status.run_json(&status_conf).err(50);
     node.del("c0", &pods[0].path()).ok();
     assert_eq!(status.run_json(&status_conf).code, 0);
@@ -167,7 +215,12 @@ fn fifty_parallel_adds_into_a_fresh_node() {
     });
     let mut addrs: Vec<String> = results
         .into_iter()
-        .map(|c| c.ok().json()["ips"][0]["address"].as_str().unwrap().to_string())
+        .map(|c| {
+            c.ok().json()["ips"][0]["address"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     addrs.sort();
     addrs.dedup();
@@ -199,17 +252,23 @@ fn gc_releases_what_is_not_valid() {
     let mut conf = node.conf.clone();
     conf["cniVersion"] = json!("1.1.0");
     conf["cni.dev/valid-attachments"] = json!([{"containerID": "g1", "ifname": "eth0"}]);
-    let gc = Cni::new(Some(&node.ns)).env("CNI_COMMAND", "GC").env("CNI_PATH", REF_DIR);
+    let gc = Cni::new(Some(&node.ns))
+        .env("CNI_COMMAND", "GC")
+        .env("CNI_PATH", REF_DIR);
     gc.run_json(&conf).ok();
     assert_eq!(node.reserved(), vec!["10.245.8.3"]);
     let files: Vec<String> = std::fs::read_dir(node.net_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(files.contains(&"lock".to_string()) && files.contains(&"last_reserved_ip.0".to_string()));
+    assert!(
+        files.contains(&"lock".to_string()) && files.contains(&"last_reserved_ip.0".to_string())
+    );
 
     // GC without a valid list would free everything: refused.
-    conf.as_object_mut().unwrap().remove("cni.dev/valid-attachments");
+    conf.as_object_mut()
+        .unwrap()
+        .remove("cni.dev/valid-attachments");
     gc.run_json(&conf).err(7);
     // GC is a 1.1 command.
     conf["cniVersion"] = json!("1.0.0");

@@ -1,6 +1,8 @@
 //! vnet beside the reference plugins (Debian `containernetworking-plugins`): the same
 //! store read and written both ways, the same IPAM results, delegation to them.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::os::unix::fs::symlink;
@@ -43,20 +45,48 @@ fn ipam_results_match_the_reference_in_every_version() {
     let ours = ours_dir.path().join("host-local");
     let resolv = TempDir::new("r");
     let resolv_file = resolv.path().join("resolv.conf");
-    std::fs::write(&resolv_file, "nameserver 10.96.0.10\nsearch svc.cluster.local cluster.local\noptions ndots:5\n").unwrap();
-    for ver in ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"] {
+    std::fs::write(
+        &resolv_file,
+        "nameserver 10.96.0.10\nsearch svc.cluster.local cluster.local\noptions ndots:5\n",
+    )
+    .unwrap();
+    // Compare in every version both speak (Debian's 1.1.x reference stops at 1.0.0).
+    let theirs = Cni::new(None)
+        .bin(&reference)
+        .env("CNI_COMMAND", "VERSION")
+        .run(b"")
+        .ok()
+        .json();
+    let common: Vec<&str> = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
+        .into_iter()
+        .filter(|v| {
+            theirs["supportedVersions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s == v)
+        })
+        .collect();
+    assert!(common.len() >= 4, "reference speaks {theirs}");
+    for ver in common {
         let ipam = json!({
             "ranges": [[{"subnet": "10.1.2.0/24"}, {"subnet": "10.2.2.0/24"}], [{"subnet": "2001:db8:1::/64"}]],
             "routes": [{"dst": "0.0.0.0/0"}, {"dst": "192.168.0.0/16", "gw": "10.1.2.1"}, {"dst": "::/0"}],
             "resolvConf": resolv_file,
         });
         let (d1, d2) = (TempDir::new("a"), TempDir::new("b"));
-        let a = ipam_call(&reference, "ADD", "c1", &ipam_conf(ver, &d1, ipam.clone())).ok().json();
-        let b = ipam_call(&ours, "ADD", "c1", &ipam_conf(ver, &d2, ipam)).ok().json();
+        let a = ipam_call(&reference, "ADD", "c1", &ipam_conf(ver, &d1, ipam.clone()))
+            .ok()
+            .json();
+        let b = ipam_call(&ours, "ADD", "c1", &ipam_conf(ver, &d2, ipam))
+            .ok()
+            .json();
         assert_eq!(a, b, "version {ver}: reference vs vnet");
         let file = |d: &TempDir| std::fs::read(d.path().join("interop/10.1.2.2")).unwrap();
         assert_eq!(file(&d1), file(&d2));
-        let last = |d: &TempDir| std::fs::read_to_string(d.path().join("interop/last_reserved_ip.1")).unwrap();
+        let last = |d: &TempDir| {
+            std::fs::read_to_string(d.path().join("interop/last_reserved_ip.1")).unwrap()
+        };
         assert_eq!(last(&d1), last(&d2));
     }
 }
@@ -88,7 +118,10 @@ fn reference_releases_what_vnet_reserved_and_the_other_way_round() {
     assert_eq!(r["ips"][0]["address"], "10.246.1.3/24");
     // ... vnet continues after it, and releases the reference's reservation on DEL.
     let pod2 = Netns::new("q");
-    let v = node.call("ADD", "v2", &pod2.path(), "eth0", &conf).ok().json();
+    let v = node
+        .call("ADD", "v2", &pod2.path(), "eth0", &conf)
+        .ok()
+        .json();
     assert_eq!(v["ips"][0]["address"], "10.246.1.4/24");
     node.call("DEL", "r1", "", "eth0", &conf).ok();
     assert!(!net.join("10.246.1.3").exists());
@@ -120,7 +153,11 @@ fn add_delegates_to_another_ipam_plugin_and_del_follows() {
     let r = call("ADD", "d1", &pod.path(), &conf).ok().json();
     assert_eq!(r["ips"][0]["address"], "10.246.2.2/24");
     assert_eq!(pod.addrs("eth0"), vec!["10.246.2.2/24"]);
-    assert_eq!(node.reserved(), vec!["10.246.2.2"], "the delegate wrote the store");
+    assert_eq!(
+        node.reserved(),
+        vec!["10.246.2.2"],
+        "the delegate wrote the store"
+    );
     call("CHECK", "d1", &pod.path(), &with_prev(&conf, &r)).ok();
     call("DEL", "d1", &pod.path(), &conf).ok();
     assert!(node.reserved().is_empty());
@@ -173,9 +210,20 @@ fn the_reference_bridge_runs_with_vnet_as_its_ipam() {
 
 #[test]
 fn version_command() {
-    let out = Cni::new(None).env("CNI_COMMAND", "VERSION").run(br#"{"cniVersion":"0.4.0"}"#).ok().json();
+    let out = Cni::new(None)
+        .env("CNI_COMMAND", "VERSION")
+        .run(br#"{"cniVersion":"0.4.0"}"#)
+        .ok()
+        .json();
     assert_eq!(out["cniVersion"], "0.4.0");
-    assert_eq!(out["supportedVersions"], json!(["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]));
-    let out = Cni::new(None).env("CNI_COMMAND", "VERSION").run(b"").ok().json();
+    assert_eq!(
+        out["supportedVersions"],
+        json!(["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"])
+    );
+    let out = Cni::new(None)
+        .env("CNI_COMMAND", "VERSION")
+        .run(b"")
+        .ok()
+        .json();
     assert_eq!(out["cniVersion"], "1.1.0");
 }

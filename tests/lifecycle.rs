@@ -1,5 +1,7 @@
 //! ADD, CHECK, DEL against the kernel: real namespaces, the built binary, `ip -j` after.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;
@@ -18,12 +20,21 @@ fn add_gives_eth0_address_default_route_and_gateway_on_bridge() {
     assert_eq!(res["ips"][0]["address"], "10.244.1.2/24");
     assert_eq!(res["ips"][0]["gateway"], "10.244.1.1");
     assert_eq!(res["ips"][0]["interface"], 2);
-    assert!(res["ips"][0].get("version").is_none(), "1.0.0 has no ips[].version");
+    assert!(
+        res["ips"][0].get("version").is_none(),
+        "1.0.0 has no ips[].version"
+    );
     assert_eq!(res["interfaces"][0]["name"], "v-net-0");
-    assert!(res["interfaces"][1]["name"].as_str().unwrap().starts_with("veth"));
+    assert!(res["interfaces"][1]["name"]
+        .as_str()
+        .unwrap()
+        .starts_with("veth"));
     assert_eq!(res["interfaces"][2]["name"], "eth0");
     assert_eq!(res["interfaces"][2]["sandbox"], pod.path());
-    assert_eq!(res["routes"][0], json!({"dst": "0.0.0.0/0", "gw": "10.244.1.1"}));
+    assert_eq!(
+        res["routes"][0],
+        json!({"dst": "0.0.0.0/0", "gw": "10.244.1.1"})
+    );
 
     // The kernel agrees with the result.
     assert_eq!(pod.addrs("eth0"), vec!["10.244.1.2/24"]);
@@ -32,7 +43,9 @@ fn add_gives_eth0_address_default_route_and_gateway_on_bridge() {
     assert_eq!(eth0["operstate"], "UP");
     let routes = pod.routes("-4");
     assert!(
-        routes.iter().any(|r| r["dst"] == "default" && r["gateway"] == "10.244.1.1" && r["dev"] == "eth0"),
+        routes
+            .iter()
+            .any(|r| r["dst"] == "default" && r["gateway"] == "10.244.1.1" && r["dev"] == "eth0"),
         "{routes:?}"
     );
     let br = node.ns.link("v-net-0").unwrap();
@@ -42,7 +55,10 @@ fn add_gives_eth0_address_default_route_and_gateway_on_bridge() {
     let veth = res["interfaces"][1]["name"].as_str().unwrap();
     let host = node.ns.link(veth).unwrap();
     assert_eq!(host["master"], "v-net-0");
-    assert!(!node.ns.links().contains(&"eth0".to_string()), "eth0 never on the node");
+    assert!(
+        !node.ns.links().contains(&"eth0".to_string()),
+        "eth0 never on the node"
+    );
     assert_eq!(node.reserved(), vec!["10.244.1.2"]);
     let content = std::fs::read(node.net_dir().join("10.244.1.2")).unwrap();
     assert_eq!(content, b"c1\r\neth0");
@@ -79,8 +95,19 @@ fn check_passes_after_add_and_fails_when_the_address_is_gone() {
     assert_eq!(ok.code, 0, "{ok:?}");
     assert!(ok.stdout.is_empty(), "CHECK prints nothing on success");
 
-    sh_ok(&["ip", "-n", &pod.name, "addr", "del", "10.244.3.2/24", "dev", "eth0"]);
-    let e = node.call("CHECK", "c1", &pod.path(), "eth0", &conf).err(109);
+    sh_ok(&[
+        "ip",
+        "-n",
+        &pod.name,
+        "addr",
+        "del",
+        "10.244.3.2/24",
+        "dev",
+        "eth0",
+    ]);
+    let e = node
+        .call("CHECK", "c1", &pod.path(), "eth0", &conf)
+        .err(109);
     assert!(e["msg"].as_str().unwrap().contains("10.244.3.2"), "{e}");
 }
 
@@ -92,7 +119,8 @@ fn check_needs_prev_result_and_0_4_0() {
     let node = Node::new("10.244.4.0/24");
     let pod = Netns::new("p");
     node.add("c1", &pod).ok();
-    node.call("CHECK", "c1", &pod.path(), "eth0", &node.conf).err(7);
+    node.call("CHECK", "c1", &pod.path(), "eth0", &node.conf)
+        .err(7);
     let mut old = node.conf.clone();
     old["cniVersion"] = json!("0.3.1");
     node.call("CHECK", "c1", &pod.path(), "eth0", &old).err(1);
@@ -147,7 +175,11 @@ fn add_with_existing_ifname_fails_and_keeps_the_pod_as_is() {
     let pod = Netns::new("p");
     node.add("c1", &pod).ok();
     node.add("c2", &pod).err(104);
-    assert_eq!(node.reserved(), vec!["10.244.7.2"], "no address for the failed ADD");
+    assert_eq!(
+        node.reserved(),
+        vec!["10.244.7.2"],
+        "no address for the failed ADD"
+    );
     assert_eq!(node.veths().len(), 1);
 }
 
@@ -166,13 +198,21 @@ fn dual_stack_add() {
     assert_eq!(ra["ips"][0]["address"], "10.244.8.2/24");
     assert_eq!(ra["ips"][1]["address"], "fd00:8::2/64");
     assert_eq!(ra["ips"][1]["gateway"], "fd00:8::1");
-    let dsts: Vec<&str> = ra["routes"].as_array().unwrap().iter().map(|r| r["dst"].as_str().unwrap()).collect();
+    let dsts: Vec<&str> = ra["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["dst"].as_str().unwrap())
+        .collect();
     assert_eq!(dsts, vec!["0.0.0.0/0", "::/0"]);
     assert_eq!(a.addrs("eth0"), vec!["10.244.8.2/24", "fd00:8::2/64"]);
     let mut br = node.ns.addrs("v-net-0");
     br.sort();
     assert_eq!(br, vec!["10.244.8.1/24", "fd00:8::1/64"]);
-    assert!(a.routes("-6").iter().any(|r| r["dst"] == "default" && r["gateway"] == "fd00:8::1"));
+    assert!(a
+        .routes("-6")
+        .iter()
+        .any(|r| r["dst"] == "default" && r["gateway"] == "fd00:8::1"));
     assert!(a.ping("fd00:8::3"), "v6 pod to pod");
     assert!(a.ping("fd00:8::1"), "v6 pod to gateway");
     assert!(a.ping("10.244.8.3"), "v4 pod to pod");
@@ -188,12 +228,18 @@ fn results_in_each_spec_version() {
         return;
     }
     let node = Node::new("10.244.9.0/24");
-    for (i, ver) in ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"].iter().enumerate() {
+    for (i, ver) in ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
+        .iter()
+        .enumerate()
+    {
         let pod = Netns::new("p");
         let mut conf = node.conf.clone();
         conf["cniVersion"] = json!(ver);
         let id = format!("c{i}");
-        let r = node.call("ADD", &id, &pod.path(), "eth0", &conf).ok().json();
+        let r = node
+            .call("ADD", &id, &pod.path(), "eth0", &conf)
+            .ok()
+            .json();
         assert_eq!(r["cniVersion"], *ver);
         let has_version = r["ips"][0].get("version").is_some();
         assert_eq!(has_version, ver.starts_with('0'), "{ver}: {r}");
@@ -216,11 +262,17 @@ fn explicit_mac_and_mtu() {
     let pod = Netns::new("p");
     let r = Cni::new(Some(&node.ns))
         .pod("ADD", "c1", &pod.path(), "eth0")
-        .env("CNI_ARGS", "IgnoreUnknown=1;K8S_POD_NAME=x;MAC=0a:58:0a:f4:0a:01")
+        .env(
+            "CNI_ARGS",
+            "IgnoreUnknown=1;K8S_POD_NAME=x;MAC=0a:58:0a:f4:0a:01",
+        )
         .run_json(&conf)
         .ok()
         .json();
-    assert_eq!(r["interfaces"][2]["mac"], "0a:58:0a:f4:0a:09", "runtimeConfig wins over CNI_ARGS");
+    assert_eq!(
+        r["interfaces"][2]["mac"], "0a:58:0a:f4:0a:09",
+        "runtimeConfig wins over CNI_ARGS"
+    );
     let eth0 = pod.link("eth0").unwrap();
     assert_eq!(eth0["address"], "0a:58:0a:f4:0a:09");
     assert_eq!(eth0["mtu"], 1400);
@@ -256,14 +308,35 @@ fn bridge_created_by_hand_is_reused_and_a_non_bridge_is_refused() {
         return;
     }
     let node = Node::new("10.244.12.0/24");
-    sh_ok(&["ip", "-n", &node.ns.name, "link", "add", "v-net-0", "type", "bridge"]);
+    sh_ok(&[
+        "ip",
+        "-n",
+        &node.ns.name,
+        "link",
+        "add",
+        "v-net-0",
+        "type",
+        "bridge",
+    ]);
     let idx = node.ns.link("v-net-0").unwrap()["ifindex"].clone();
     let pod = Netns::new("p");
     node.add("c1", &pod).ok();
     assert_eq!(node.ns.link("v-net-0").unwrap()["ifindex"], idx);
 
     let other = Node::new("10.244.13.0/24");
-    sh_ok(&["ip", "-n", &other.ns.name, "link", "add", "v-net-0", "type", "veth", "peer", "name", "x0"]);
+    sh_ok(&[
+        "ip",
+        "-n",
+        &other.ns.name,
+        "link",
+        "add",
+        "v-net-0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "x0",
+    ]);
     let pod2 = Netns::new("p");
     other.add("c1", &pod2).err(105);
     assert!(other.reserved().is_empty());

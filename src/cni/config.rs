@@ -45,7 +45,9 @@ pub struct NetConf {
 
 /// Keys of the reference bridge that vnet does not implement: present with anything but
 /// their "off" value, they are refused with code 2.
-const UNSUPPORTED: &[(&str, fn(&Value) -> bool)] = &[
+type IsActive = fn(&Value) -> bool;
+
+const UNSUPPORTED: &[(&str, IsActive)] = &[
     ("ipMasq", is_true),
     ("ipMasqBackend", is_set),
     ("vlan", is_nonzero),
@@ -206,7 +208,10 @@ impl NetConf {
             .to_string();
         validate_name(&name)?;
         if json::opt_obj(o, "ipam")?.is_none() {
-            return Err(CniError::new(code::INVALID_CONFIG, "IPAM config missing 'ipam' key"));
+            return Err(CniError::new(
+                code::INVALID_CONFIG,
+                "IPAM config missing 'ipam' key",
+            ));
         }
         Ok(NetConf {
             version,

@@ -75,32 +75,60 @@ pub fn add_ops(conf: &NetConf, ifname: &str, host_veth: &str, res: Option<&CniRe
         },
         // Router advertisements on the bridge would give the node addresses from pods.
         sysctl(Ns::Host, format!("net/ipv6/conf/{br}/accept_ra"), "0", true),
-        Op::LinkUp { ns: Ns::Host, dev: br.into() },
+        Op::LinkUp {
+            ns: Ns::Host,
+            dev: br.into(),
+        },
         Op::AddVeth {
             host: host_veth.into(),
             peer: ifname.into(),
             mtu: conf.mtu,
             peer_mac: conf.mac,
         },
-        sysctl(Ns::Host, format!("net/ipv6/conf/{host_veth}/accept_ra"), "0", true),
+        sysctl(
+            Ns::Host,
+            format!("net/ipv6/conf/{host_veth}/accept_ra"),
+            "0",
+            true,
+        ),
     ];
     let ips = res.map(|r| r.ips.as_slice()).unwrap_or_default();
     if !ips.is_empty() {
         // Announce the new MAC so neighbours drop stale ARP entries for a reused address.
-        ops.push(sysctl(Ns::Pod, format!("net/ipv4/conf/{ifname}/arp_notify"), "1", false));
+        ops.push(sysctl(
+            Ns::Pod,
+            format!("net/ipv4/conf/{ifname}/arp_notify"),
+            "1",
+            false,
+        ));
     }
     if ips.iter().any(|ip| ip.address.addr().is_ipv6()) {
         ops.extend(ipv6_pod_sysctls(conf, ifname));
     }
-    ops.push(Op::SetMaster { dev: host_veth.into(), master: br.into() });
+    ops.push(Op::SetMaster {
+        dev: host_veth.into(),
+        master: br.into(),
+    });
     if conf.hairpin {
-        ops.push(Op::SetHairpin { dev: host_veth.into() });
+        ops.push(Op::SetHairpin {
+            dev: host_veth.into(),
+        });
     }
-    ops.push(Op::LinkUp { ns: Ns::Host, dev: host_veth.into() });
+    ops.push(Op::LinkUp {
+        ns: Ns::Host,
+        dev: host_veth.into(),
+    });
     for ip in ips {
-        ops.push(Op::AddAddr { ns: Ns::Pod, dev: ifname.into(), addr: ip.address });
+        ops.push(Op::AddAddr {
+            ns: Ns::Pod,
+            dev: ifname.into(),
+            addr: ip.address,
+        });
     }
-    ops.push(Op::LinkUp { ns: Ns::Pod, dev: ifname.into() });
+    ops.push(Op::LinkUp {
+        ns: Ns::Pod,
+        dev: ifname.into(),
+    });
     if let Some(res) = res {
         ops.extend(pod_routes(ifname, res));
     }
@@ -143,7 +171,12 @@ fn pod_routes(ifname: &str, res: &CniResult) -> Vec<Op> {
                     .filter_map(|ip| ip.gateway)
                     .find(|g| g.is_ipv4() == v4)
             });
-            Op::AddRoute { ns: Ns::Pod, dst: r.dst, gw, dev: ifname.into() }
+            Op::AddRoute {
+                ns: Ns::Pod,
+                dst: r.dst,
+                gw,
+                dev: ifname.into(),
+            }
         })
         .collect()
 }
@@ -169,7 +202,12 @@ fn gateway_ops(conf: &NetConf, ips: &[crate::cni::result::IpConfig]) -> Vec<Op> 
         ops.push(sysctl(Ns::Host, "net/ipv4/ip_forward".into(), "1", false));
     }
     if seen.iter().any(|a| a.addr().is_ipv6()) {
-        ops.push(sysctl(Ns::Host, "net/ipv6/conf/all/forwarding".into(), "1", false));
+        ops.push(sysctl(
+            Ns::Host,
+            "net/ipv6/conf/all/forwarding".into(),
+            "1",
+            false,
+        ));
     }
     ops
 }

@@ -18,7 +18,11 @@ fn ipam_result(addrs: &[&str], gw: bool) -> CniResult {
             .iter()
             .map(|a| {
                 let address: IpNet = a.parse().unwrap();
-                IpConfig { address, gateway: gw.then(|| first_host(address).unwrap()), interface: None }
+                IpConfig {
+                    address,
+                    gateway: gw.then(|| first_host(address).unwrap()),
+                    interface: None,
+                }
             })
             .collect(),
         ..Default::default()
@@ -41,7 +45,10 @@ fn default_gateway_route_per_family() {
 fn existing_default_route_with_gw_is_kept_alone() {
     let c = conf(json!({"isDefaultGateway": true}));
     let mut r = ipam_result(&["10.244.1.2/24"], true);
-    r.routes.push(Route::new("0.0.0.0/0".parse().unwrap(), Some("10.244.1.254".parse().unwrap())));
+    r.routes.push(Route::new(
+        "0.0.0.0/0".parse().unwrap(),
+        Some("10.244.1.254".parse().unwrap()),
+    ));
     finish_result(&c, &mut r);
     assert_eq!(r.routes.len(), 1);
     assert_eq!(r.routes[0].gw, Some("10.244.1.254".parse().unwrap()));
@@ -63,17 +70,35 @@ fn plan_order_and_content() {
     finish_result(&c, &mut r);
     let ops = add_ops(&c, "eth0", "veth0a1b2c3d", Some(&r));
     let pos = |f: &dyn Fn(&Op) -> bool| ops.iter().position(f).unwrap();
-    let bridge = pos(&|o| matches!(o, Op::EnsureBridge { mtu: Some(1400), .. }));
-    let veth = pos(&|o| matches!(o, Op::AddVeth { host, peer, .. } if host == "veth0a1b2c3d" && peer == "eth0"));
+    let bridge = pos(&|o| {
+        matches!(
+            o,
+            Op::EnsureBridge {
+                mtu: Some(1400),
+                ..
+            }
+        )
+    });
+    let veth = pos(
+        &|o| matches!(o, Op::AddVeth { host, peer, .. } if host == "veth0a1b2c3d" && peer == "eth0"),
+    );
     let master = pos(&|o| matches!(o, Op::SetMaster { master, .. } if master == "v-net-0"));
     let addr = pos(&|o| matches!(o, Op::AddAddr { ns: Ns::Pod, .. }));
     let up = pos(&|o| matches!(o, Op::LinkUp { ns: Ns::Pod, .. }));
     let route = pos(&|o| matches!(o, Op::AddRoute { gw: Some(_), .. }));
-    let gw = pos(&|o| matches!(o, Op::EnsureBridgeAddr { addr, .. } if addr.to_string() == "10.244.1.1/24"));
-    assert!(bridge < veth && veth < master && master < addr && addr < up && up < route && route < gw);
+    let gw = pos(
+        &|o| matches!(o, Op::EnsureBridgeAddr { addr, .. } if addr.to_string() == "10.244.1.1/24"),
+    );
+    assert!(
+        bridge < veth && veth < master && master < addr && addr < up && up < route && route < gw
+    );
     assert!(ops.iter().any(|o| matches!(o, Op::SetHairpin { .. })));
-    assert!(ops.iter().any(|o| matches!(o, Op::Sysctl { key, .. } if key == "net/ipv4/ip_forward")));
-    assert!(!ops.iter().any(|o| matches!(o, Op::Sysctl { key, .. } if key.contains("accept_dad"))));
+    assert!(ops
+        .iter()
+        .any(|o| matches!(o, Op::Sysctl { key, .. } if key == "net/ipv4/ip_forward")));
+    assert!(!ops
+        .iter()
+        .any(|o| matches!(o, Op::Sysctl { key, .. } if key.contains("accept_dad"))));
     assert!(matches!(ops.last(), Some(Op::PinMac { .. })));
 }
 
@@ -83,7 +108,9 @@ fn ipv6_turns_dad_off_unless_asked() {
     let r = ipam_result(&["fd00::2/64"], true);
     let ops = add_ops(&c, "eth0", "vethx", Some(&r));
     assert!(ops.iter().any(|o| matches!(o, Op::Sysctl { key, value, .. } if key == "net/ipv6/conf/eth0/accept_dad" && value == "0")));
-    assert!(ops.iter().any(|o| matches!(o, Op::Sysctl { key, .. } if key == "net/ipv6/conf/all/forwarding")));
+    assert!(ops
+        .iter()
+        .any(|o| matches!(o, Op::Sysctl { key, .. } if key == "net/ipv6/conf/all/forwarding")));
     let c = conf(json!({"enabledad": true}));
     let ops = add_ops(&c, "eth0", "vethx", Some(&r));
     assert!(ops.iter().any(|o| matches!(o, Op::Sysctl { key, value, .. } if key == "net/ipv6/conf/eth0/accept_dad" && value == "1")));
@@ -93,18 +120,39 @@ fn ipv6_turns_dad_off_unless_asked() {
 fn route_without_gw_takes_the_family_gateway() {
     let c = conf(json!({"isGateway": true}));
     let mut r = ipam_result(&["10.244.1.2/24"], true);
-    r.routes.push(Route::new("10.96.0.0/12".parse().unwrap(), None));
-    r.routes.push(Route::new("fd01::/64".parse().unwrap(), None));
+    r.routes
+        .push(Route::new("10.96.0.0/12".parse().unwrap(), None));
+    r.routes
+        .push(Route::new("fd01::/64".parse().unwrap(), None));
     let ops = add_ops(&c, "eth0", "vethx", Some(&r));
-    let routes: Vec<&Op> = ops.iter().filter(|o| matches!(o, Op::AddRoute { .. })).collect();
-    assert_eq!(routes[0], &Op::AddRoute { ns: Ns::Pod, dst: "10.96.0.0/12".parse().unwrap(), gw: Some("10.244.1.1".parse().unwrap()), dev: "eth0".into() });
-    assert!(matches!(routes[1], Op::AddRoute { gw: None, .. }), "no v6 gateway: on-link");
+    let routes: Vec<&Op> = ops
+        .iter()
+        .filter(|o| matches!(o, Op::AddRoute { .. }))
+        .collect();
+    assert_eq!(
+        routes[0],
+        &Op::AddRoute {
+            ns: Ns::Pod,
+            dst: "10.96.0.0/12".parse().unwrap(),
+            gw: Some("10.244.1.1".parse().unwrap()),
+            dev: "eth0".into()
+        }
+    );
+    assert!(
+        matches!(routes[1], Op::AddRoute { gw: None, .. }),
+        "no v6 gateway: on-link"
+    );
 }
 
 #[test]
 fn layer2_only_has_no_addresses() {
     let c = conf(json!({"ipam": {}}));
     let ops = add_ops(&c, "eth0", "vethx", None);
-    assert!(!ops.iter().any(|o| matches!(o, Op::AddAddr { .. } | Op::AddRoute { .. } | Op::EnsureBridgeAddr { .. })));
-    assert!(ops.iter().any(|o| matches!(o, Op::LinkUp { ns: Ns::Pod, .. })));
+    assert!(!ops.iter().any(|o| matches!(
+        o,
+        Op::AddAddr { .. } | Op::AddRoute { .. } | Op::EnsureBridgeAddr { .. }
+    )));
+    assert!(ops
+        .iter()
+        .any(|o| matches!(o, Op::LinkUp { ns: Ns::Pod, .. })));
 }

@@ -14,7 +14,10 @@ use super::request::Request;
 
 pub fn check(req: &Request) -> Result<(), Error> {
     let prev = req.conf.prev_result.as_ref().ok_or_else(|| {
-        CniError::new(code::INVALID_CONFIG, "CHECK needs \"prevResult\" (the ADD result)")
+        CniError::new(
+            code::INVALID_CONFIG,
+            "CHECK needs \"prevResult\" (the ADD result)",
+        )
     })?;
     ipam::check(req, prev)?;
     let node = Node::open(req.env.netns.as_deref())?;
@@ -45,11 +48,20 @@ fn check_bridge(req: &Request, node: &Node, prev: &CniResult) -> Result<Link, Er
         return Err(mismatch(format!("{name:?} is not a bridge")));
     }
     if link.promisc != req.conf.promisc {
-        return Err(mismatch(format!("bridge {name:?} promiscuous mode is {}, config says {}", link.promisc, req.conf.promisc)));
+        return Err(mismatch(format!(
+            "bridge {name:?} promiscuous mode is {}, config says {}",
+            link.promisc, req.conf.promisc
+        )));
     }
-    if let Some(iface) = prev.interfaces.iter().find(|i| &i.name == name && i.sandbox.is_none()) {
+    if let Some(iface) = prev
+        .interfaces
+        .iter()
+        .find(|i| &i.name == name && i.sandbox.is_none())
+    {
         if !mac_matches(&link, iface) {
-            return Err(mismatch(format!("bridge {name:?} MAC differs from prevResult")));
+            return Err(mismatch(format!(
+                "bridge {name:?} MAC differs from prevResult"
+            )));
         }
     }
     Ok(link)
@@ -64,9 +76,15 @@ fn check_pod_link(req: &Request, node: &Node, prev: &CniResult) -> Result<Link, 
         return Err(mismatch(format!("pod interface {ifname:?} is not a veth")));
     }
     let netns = req.env.netns.as_ref().map(|p| p.display().to_string());
-    if let Some(iface) = prev.interfaces.iter().find(|i| &i.name == ifname && i.sandbox == netns) {
+    if let Some(iface) = prev
+        .interfaces
+        .iter()
+        .find(|i| &i.name == ifname && i.sandbox == netns)
+    {
         if !mac_matches(&link, iface) {
-            return Err(mismatch(format!("pod interface {ifname:?} MAC differs from prevResult")));
+            return Err(mismatch(format!(
+                "pod interface {ifname:?} MAC differs from prevResult"
+            )));
         }
     }
     Ok(link)
@@ -76,11 +94,16 @@ fn check_host_veth(node: &Node, pod: &Link, bridge: &Link) -> Result<(), Error> 
     let peer = pod
         .peer_index
         .ok_or_else(|| mismatch("pod veth has no peer".into()))?;
-    let host = node
-        .link_by_index(Ns::Host, peer)?
-        .ok_or_else(|| mismatch(format!("host end (ifindex {peer}) of the pod veth not found")))?;
+    let host = node.link_by_index(Ns::Host, peer)?.ok_or_else(|| {
+        mismatch(format!(
+            "host end (ifindex {peer}) of the pod veth not found"
+        ))
+    })?;
     if host.master != Some(bridge.index) {
-        return Err(mismatch(format!("{} is not attached to bridge {}", host.name, bridge.name)));
+        return Err(mismatch(format!(
+            "{} is not attached to bridge {}",
+            host.name, bridge.name
+        )));
     }
     Ok(())
 }
@@ -90,17 +113,26 @@ fn check_addresses_and_routes(req: &Request, node: &Node, prev: &CniResult) -> R
     let addrs = node.addrs(Ns::Pod, ifname)?;
     for ip in &prev.ips {
         if !addrs.contains(&ip.address) {
-            return Err(mismatch(format!("address {} missing from {ifname} in the pod", ip.address)));
+            return Err(mismatch(format!(
+                "address {} missing from {ifname} in the pod",
+                ip.address
+            )));
         }
     }
     let routes = node.routes(Ns::Pod)?;
     for want in &prev.routes {
-        let found = routes.iter().any(|r| {
-            r.dst == want.dst && (want.gw.is_none() || r.gw == want.gw)
-        });
+        let found = routes
+            .iter()
+            .any(|r| r.dst == want.dst && (want.gw.is_none() || r.gw == want.gw));
         if !found {
-            let via = want.gw.map(|g: IpAddr| format!(" via {g}")).unwrap_or_default();
-            return Err(mismatch(format!("route {}{via} missing in the pod", want.dst)));
+            let via = want
+                .gw
+                .map(|g: IpAddr| format!(" via {g}"))
+                .unwrap_or_default();
+            return Err(mismatch(format!(
+                "route {}{via} missing in the pod",
+                want.dst
+            )));
         }
     }
     Ok(())

@@ -12,12 +12,26 @@ use crate::cni::CniError;
 
 #[derive(Debug)]
 pub enum DelegateError {
-    NoCniPath { plugin: String },
-    NotFound { plugin: String, searched: Vec<PathBuf> },
-    Exec { plugin: PathBuf, source: std::io::Error },
+    NoCniPath {
+        plugin: String,
+    },
+    NotFound {
+        plugin: String,
+        searched: Vec<PathBuf>,
+    },
+    Exec {
+        plugin: PathBuf,
+        source: std::io::Error,
+    },
     /// The plugin answered with a CNI error: passed through with its own code.
-    Failed { plugin: String, error: CniError },
-    BadOutput { plugin: String, detail: String },
+    Failed {
+        plugin: String,
+        error: CniError,
+    },
+    BadOutput {
+        plugin: String,
+        detail: String,
+    },
 }
 
 impl fmt::Display for DelegateError {
@@ -28,14 +42,21 @@ impl fmt::Display for DelegateError {
             }
             DelegateError::NotFound { plugin, searched } => {
                 let dirs: Vec<String> = searched.iter().map(|p| p.display().to_string()).collect();
-                write!(f, "ipam plugin {plugin:?} not found in CNI_PATH [{}]", dirs.join(":"))
+                write!(
+                    f,
+                    "ipam plugin {plugin:?} not found in CNI_PATH [{}]",
+                    dirs.join(":")
+                )
             }
             DelegateError::Exec { plugin, source } => {
                 write!(f, "run ipam plugin {}: {source}", plugin.display())
             }
             DelegateError::Failed { plugin, error } => write!(f, "ipam plugin {plugin:?}: {error}"),
             DelegateError::BadOutput { plugin, detail } => {
-                write!(f, "ipam plugin {plugin:?} printed something unreadable: {detail}")
+                write!(
+                    f,
+                    "ipam plugin {plugin:?} printed something unreadable: {detail}"
+                )
             }
         }
     }
@@ -45,7 +66,9 @@ impl std::error::Error for DelegateError {}
 
 pub fn find(plugin: &str, cni_path: &[PathBuf]) -> Result<PathBuf, DelegateError> {
     if cni_path.is_empty() {
-        return Err(DelegateError::NoCniPath { plugin: plugin.into() });
+        return Err(DelegateError::NoCniPath {
+            plugin: plugin.into(),
+        });
     }
     cni_path
         .iter()
@@ -75,21 +98,24 @@ pub fn run(
     let parsed = if text.trim().is_empty() {
         None
     } else {
-        Some(serde_json::from_str::<Value>(&text).map_err(|e| DelegateError::BadOutput {
-            plugin: plugin.into(),
-            detail: format!("{e}: {}", text.chars().take(200).collect::<String>()),
-        })?)
+        Some(
+            serde_json::from_str::<Value>(&text).map_err(|e| DelegateError::BadOutput {
+                plugin: plugin.into(),
+                detail: format!("{e}: {}", text.chars().take(200).collect::<String>()),
+            })?,
+        )
     };
     if out.status.success() {
         return Ok(parsed);
     }
-    let error = parsed
-        .as_ref()
-        .and_then(error_from_json)
-        .ok_or_else(|| DelegateError::BadOutput {
-            plugin: plugin.into(),
-            detail: format!("exited with {} without a CNI error object", out.status),
-        })?;
+    let error =
+        parsed
+            .as_ref()
+            .and_then(error_from_json)
+            .ok_or_else(|| DelegateError::BadOutput {
+                plugin: plugin.into(),
+                detail: format!("exited with {} without a CNI error object", out.status),
+            })?;
     Err(DelegateError::Failed {
         plugin: plugin.into(),
         error,

@@ -14,7 +14,9 @@ pub enum Error {
     Ipam(IpamError),
     Net(NetError),
     Delegate(DelegateError),
-    IfnameExists { ifname: String },
+    IfnameExists {
+        ifname: String,
+    },
     Check(String),
     /// DEL and GC keep going after a failure and report everything at the end.
     Several(Vec<Error>),
@@ -45,11 +47,23 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Cni(e) => write!(f, "{e}"),
-            Error::Ipam(e) => write!(f, "{e}"),
+            // IPAM keeps the cause in `source()`; a CNI message must carry it.
+            Error::Ipam(e) => {
+                write!(f, "{e}")?;
+                let mut cause = std::error::Error::source(e);
+                while let Some(c) = cause {
+                    write!(f, ": {c}")?;
+                    cause = c.source();
+                }
+                Ok(())
+            }
             Error::Net(e) => write!(f, "{e}"),
             Error::Delegate(e) => write!(f, "{e}"),
             Error::IfnameExists { ifname } => {
-                write!(f, "interface {ifname:?} already exists in the pod namespace")
+                write!(
+                    f,
+                    "interface {ifname:?} already exists in the pod namespace"
+                )
             }
             Error::Check(msg) => write!(f, "check failed: {msg}"),
             Error::Several(errs) => {
@@ -63,7 +77,10 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 fn is_transient(errno: Option<i32>) -> bool {
-    matches!(errno, Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::EINTR))
+    matches!(
+        errno,
+        Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::EINTR)
+    )
 }
 
 /// The CNI code for each failure. Spec codes keep the spec's meaning; the rest are

@@ -1,7 +1,7 @@
 //! IPAM for one request: the built-in host-local store, or a delegated plugin.
 
 use crate::cni::result::{IpConfig, Route};
-use crate::cni::{CniResult, NetConf};
+use crate::cni::CniResult;
 use crate::ipam::{self, IpamConf};
 
 use super::delegate;
@@ -34,7 +34,12 @@ pub fn add(req: &Request) -> Result<Option<CniResult>, Error> {
         }
         None => Default::default(),
     };
-    let allocs = ipam::allocate(&conf, &req.conf.name, &req.env.container_id, &req.env.ifname)?;
+    let allocs = ipam::allocate(
+        &conf,
+        &req.conf.name,
+        &req.env.container_id,
+        &req.env.ifname,
+    )?;
     Ok(Some(CniResult {
         interfaces: vec![],
         ips: allocs
@@ -45,7 +50,11 @@ pub fn add(req: &Request) -> Result<Option<CniResult>, Error> {
                 interface: None,
             })
             .collect(),
-        routes: conf.routes.iter().map(|r| Route::new(r.dst, r.gw)).collect(),
+        routes: conf
+            .routes
+            .iter()
+            .map(|r| Route::new(r.dst, r.gw))
+            .collect(),
         dns,
     }))
 }
@@ -63,14 +72,14 @@ fn delegated_add(req: &Request, kind: &str) -> Result<CniResult, Error> {
                 Ok(r)
             }
         });
-    parsed.or_else(|detail| {
+    parsed.map_err(|detail| {
         // It may have reserved something before printing garbage: give it back.
         let _ = del(req);
-        Err(delegate::DelegateError::BadOutput {
+        delegate::DelegateError::BadOutput {
             plugin: kind.to_string(),
             detail,
         }
-        .into())
+        .into()
     })
 }
 
@@ -80,7 +89,12 @@ pub fn del(req: &Request) -> Result<(), Error> {
         None => Ok(()),
         Some(_) if req.conf.builtin_ipam() => {
             let conf = builtin_conf(req)?;
-            ipam::release(&conf.data_dir, &req.conf.name, &req.env.container_id, &req.env.ifname)?;
+            ipam::release(
+                &conf.data_dir,
+                &req.conf.name,
+                &req.env.container_id,
+                &req.env.ifname,
+            )?;
             Ok(())
         }
         Some(kind) => delegated(req, kind, "DEL"),
@@ -98,7 +112,12 @@ pub fn check(req: &Request, prev: &CniResult) -> Result<(), Error> {
         None => Ok(()),
         Some(_) if req.conf.builtin_ipam() => {
             let conf = builtin_conf(req)?;
-            let held = ipam::find(&conf.data_dir, &req.conf.name, &req.env.container_id, &req.env.ifname)?;
+            let held = ipam::find(
+                &conf.data_dir,
+                &req.conf.name,
+                &req.env.container_id,
+                &req.env.ifname,
+            )?;
             if held.is_empty() {
                 return Err(Error::Check(format!(
                     "no address is reserved for container {:?} ifname {:?}",
@@ -145,15 +164,13 @@ pub fn status(req: &Request) -> Result<(), Error> {
             }
             Err(crate::cni::CniError::new(
                 crate::cni::code::NOT_AVAILABLE,
-                format!("no free address in range set(s) {full:?} of network {:?}", req.conf.name),
+                format!(
+                    "no free address in range set(s) {full:?} of network {:?}",
+                    req.conf.name
+                ),
             )
             .into())
         }
         Some(kind) => delegated(req, kind, "STATUS"),
     }
-}
-
-/// Whether this config asks for layer 3 at all.
-pub fn has_ipam(conf: &NetConf) -> bool {
-    conf.ipam_type.is_some()
 }

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use crate::cni::config::{self, version_for_errors};
 use crate::cni::result::to_pretty;
 use crate::cni::version::{CURRENT, SUPPORTED};
-use crate::cni::{code, Command, CniError, Env};
+use crate::cni::{code, CniError, Command, Env};
 
 pub use error::{to_cni, Error};
 pub use request::Request;
