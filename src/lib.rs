@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod cni;
+pub mod explain;
 pub mod ipam;
 pub mod net;
 pub mod plan;

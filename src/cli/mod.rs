@@ -1,5 +1,7 @@
 //! The human CLI: what `vnet` does when no `CNI_COMMAND` is set.
 
+mod explain;
+
 use clap::{Parser, Subcommand};
 
 use crate::cni::version::SUPPORTED;
@@ -19,11 +21,14 @@ struct Cli {
 enum Cmd {
     /// Print the plugin version and the CNI spec versions it speaks.
     Version,
+    /// Print the iproute2 commands and file operations ADD or DEL would perform; change nothing.
+    Explain(explain::ExplainArgs),
 }
 
 pub fn main() -> i32 {
     let cli = Cli::parse();
     match cli.command {
+        Some(Cmd::Explain(a)) => explain::main(&a),
         Some(Cmd::Version) | None => {
             // Like the reference plugins, which print this to stderr when run by hand.
             eprintln!("vnet CNI plugin {}", env!("CARGO_PKG_VERSION"));

@@ -15,6 +15,7 @@ mod dns;
 mod error;
 mod json;
 mod names;
+mod preview;
 mod range;
 mod range_set;
 mod reservations;
@@ -36,6 +37,7 @@ mod test_util;
 
 pub use dns::{read_dns, Dns};
 pub use error::IpamError;
+pub use preview::{preview_add, preview_del, AddPreview};
 pub use range::{Range, RangeSpec};
 pub use range_set::RangeSet;
 

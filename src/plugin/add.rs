@@ -40,7 +40,7 @@ fn configure(req: &Request, node: &Node, res: Option<&mut CniResult>) -> Result<
     };
     let ips = (!result.ips.is_empty()).then_some(&result);
     let ops = add_ops(&req.conf, &req.env.ifname, &host_veth, ips);
-    trace::plan("ADD", &ops);
+    trace::plan("ADD", &req.env.container_id, req.env.netns.as_deref(), &ops);
     node.apply(&ops)?;
     match describe(req, node, &host_veth) {
         Ok(ifaces) => result.interfaces = ifaces,

@@ -20,7 +20,12 @@ pub fn del(req: &Request) -> Result<(), Error> {
                     ns: Ns::Pod,
                     dev: req.env.ifname.clone(),
                 };
-                trace::plan("DEL", std::slice::from_ref(&op));
+                trace::plan(
+                    "DEL",
+                    &req.env.container_id,
+                    Some(netns),
+                    std::slice::from_ref(&op),
+                );
                 if let Err(e) = node.apply(&[op]) {
                     errors.push(Error::from(e));
                 }

@@ -40,7 +40,16 @@ pub fn add(req: &Request) -> Result<Option<CniResult>, Error> {
         &req.env.container_id,
         &req.env.ifname,
     )?;
-    Ok(Some(CniResult {
+    Ok(Some(result(&conf, allocs, dns)))
+}
+
+/// The IPAM result of an allocation: addresses in range-set order, the configured routes.
+pub fn result(
+    conf: &IpamConf,
+    allocs: Vec<ipam::Allocation>,
+    dns: crate::cni::result::Dns,
+) -> CniResult {
+    CniResult {
         interfaces: vec![],
         ips: allocs
             .into_iter()
@@ -56,7 +65,7 @@ pub fn add(req: &Request) -> Result<Option<CniResult>, Error> {
             .map(|r| Route::new(r.dst, r.gw))
             .collect(),
         dns,
-    }))
+    }
 }
 
 fn delegated_add(req: &Request, kind: &str) -> Result<CniResult, Error> {

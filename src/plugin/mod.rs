@@ -21,6 +21,7 @@ use crate::cni::version::{CURRENT, SUPPORTED};
 use crate::cni::{code, CniError, Command, Env};
 
 pub use error::{to_cni, Error};
+pub use ipam::result as ipam_result;
 pub use request::Request;
 
 /// Process entry: CNI plugin when `CNI_COMMAND` is set, the human CLI otherwise.

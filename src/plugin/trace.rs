@@ -1,14 +1,33 @@
-//! `VNET_TRACE=1`: the plan each call applies, on stderr, for people watching what a
-//! runtime's call did. stdout stays reserved for the CNI result.
+//! `VNET_TRACE`: the plan each call applies, as the iproute2 commands `vnet explain`
+//! prints, so a student can watch what a runtime's call did. `VNET_TRACE=1` writes to
+//! stderr; a path (`VNET_TRACE=/tmp/vnet.log`) appends there, since runtimes often drop a
+//! successful plugin's stderr. stdout stays reserved for the CNI result.
 
+use std::io::Write;
+
+use crate::explain::{lines, render, Facts, Line, PodNs};
 use crate::plan::Op;
 
-pub fn plan(command: &str, ops: &[Op]) {
-    if std::env::var_os("VNET_TRACE").is_none_or(|v| v.is_empty() || v == "0") {
+pub fn plan(command: &str, id: &str, netns: Option<&std::path::Path>, ops: &[Op]) {
+    let Some(target) = std::env::var_os("VNET_TRACE").filter(|v| !v.is_empty() && v != "0") else {
+        return;
+    };
+    let netns = netns.map(|p| p.display().to_string()).unwrap_or_default();
+    let mut all = vec![Line::note(format!("vnet {command} {id} {netns}"))];
+    all.extend(lines(ops, &PodNs::from_path(&netns), &Facts::default()));
+    let text = render(&all);
+    if target == "1" {
+        eprint!("{text}");
         return;
     }
-    eprintln!("vnet {command}: {} operations", ops.len());
-    for (i, op) in ops.iter().enumerate() {
-        eprintln!("  {:>2}. {op:?}", i + 1);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&target);
+    if let Err(e) = file.and_then(|mut f| f.write_all(text.as_bytes())) {
+        eprintln!(
+            "vnet: VNET_TRACE {}: {e}",
+            std::path::Path::new(&target).display()
+        );
     }
 }

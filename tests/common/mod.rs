@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+pub mod state;
+
 use serde_json::{json, Value};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vnet");

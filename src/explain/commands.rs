@@ -1,0 +1,279 @@
+//! Each plan `Op` as the iproute2 (or sysctl) command a person would type, with the
+//! concept it stands for. Pure: what exists already comes in as `Facts`.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::plan::{Ns, Op};
+
+/// One shell command and why it is there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub cmd: String,
+    pub why: String,
+}
+
+impl Line {
+    pub fn new(cmd: impl Into<String>, why: impl Into<String>) -> Line {
+        Line {
+            cmd: cmd.into(),
+            why: why.into(),
+        }
+    }
+
+    /// A line that is only a comment (nothing to run).
+    pub fn note(why: impl Into<String>) -> Line {
+        Line::new("", why)
+    }
+}
+
+/// How commands name the pod's namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodNs {
+    /// `/run/netns/NAME`: `ip -n NAME`, `ip netns exec NAME`.
+    Named(String),
+    /// Any other path (`/proc/PID/ns/net`): `nsenter --net=PATH`.
+    Path(String),
+}
+
+impl PodNs {
+    pub fn from_path(path: &str) -> PodNs {
+        for dir in ["/run/netns/", "/var/run/netns/"] {
+            if let Some(name) = path.strip_prefix(dir) {
+                if !name.is_empty() && !name.contains('/') {
+                    return PodNs::Named(name.to_string());
+                }
+            }
+        }
+        PodNs::Path(path.to_string())
+    }
+
+    fn ip(&self) -> String {
+        match self {
+            PodNs::Named(n) => format!("ip -n {n}"),
+            PodNs::Path(p) => format!("nsenter --net={p} ip"),
+        }
+    }
+
+    fn exec(&self) -> String {
+        match self {
+            PodNs::Named(n) => format!("ip netns exec {n}"),
+            PodNs::Path(p) => format!("nsenter --net={p}"),
+        }
+    }
+
+    /// The `netns` argument of `ip link add … peer … netns X`: a name, or a PID's netns.
+    fn link_arg(&self) -> String {
+        match self {
+            PodNs::Named(n) => n.clone(),
+            PodNs::Path(p) => p
+                .strip_prefix("/proc/")
+                .and_then(|r| r.strip_suffix("/ns/net"))
+                .map_or_else(|| p.clone(), str::to_string),
+        }
+    }
+}
+
+/// What the node already has, so shared pieces are shown as reused instead of created.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    pub bridge_exists: bool,
+    pub bridge_addrs: Vec<IpNet>,
+}
+
+fn ip_in(ns: Ns, pod: &PodNs) -> String {
+    match ns {
+        Ns::Host => "ip".to_string(),
+        Ns::Pod => pod.ip(),
+    }
+}
+
+fn family(addr: IpAddr) -> &'static str {
+    if addr.is_ipv6() {
+        " -6"
+    } else {
+        ""
+    }
+}
+
+/// `net/ipv4/conf/eth0/arp_notify` → `net.ipv4.conf.eth0.arp_notify`, unless a component
+/// holds a dot (an interface like `eth0.100`), where sysctl needs the slash form.
+fn sysctl_name(key: &str) -> String {
+    if key.split('/').any(|c| c.contains('.')) {
+        key.to_string()
+    } else {
+        key.replace('/', ".")
+    }
+}
+
+fn mac_text(mac: &[u8; 6]) -> String {
+    crate::cni::mac::format_mac(mac)
+}
+
+/// The commands for `ops`, in order.
+pub fn lines(ops: &[Op], pod: &PodNs, facts: &Facts) -> Vec<Line> {
+    ops.iter().flat_map(|op| op_lines(op, pod, facts)).collect()
+}
+
+fn op_lines(op: &Op, pod: &PodNs, facts: &Facts) -> Vec<Line> {
+    match op {
+        Op::EnsureBridge { name, mtu, promisc } => bridge_lines(name, *mtu, *promisc, facts),
+        Op::AddVeth { host, peer, mtu, peer_mac } => {
+            let mtu_s = mtu.map(|m| format!(" mtu {m}")).unwrap_or_default();
+            let mac_s = peer_mac.map(|m| format!(" address {}", mac_text(&m))).unwrap_or_default();
+            vec![Line::new(
+                format!("ip link add {host}{mtu_s} type veth peer name {peer}{mtu_s}{mac_s} netns {}", pod.link_arg()),
+                format!("the pod's \"cable\": a veth pair, {peer} created straight inside the pod, {host} on the node"),
+            )]
+        }
+        Op::SetMaster { dev, master } => vec![Line::new(
+            format!("ip link set {dev} master {master}"),
+            "plug the node end into the bridge, like a cable into a switch port",
+        )],
+        Op::SetHairpin { dev } => vec![Line::new(
+            format!("ip link set {dev} type bridge_slave hairpin on"),
+            "hairpin: let the pod reach itself through a service address",
+        )],
+        Op::LinkUp { ns, dev } => vec![Line::new(
+            format!("{} link set {dev} up", ip_in(*ns, pod)),
+            match ns {
+                Ns::Host => format!("bring {dev} up on the node"),
+                Ns::Pod => format!("bring {dev} up inside the pod"),
+            },
+        )],
+        Op::Sysctl { ns, key, value, optional } => sysctl_line(*ns, key, value, *optional, pod),
+        Op::AddAddr { ns, dev, addr } => vec![Line::new(
+            format!("{} addr add {addr} dev {dev}", ip_in(*ns, pod)),
+            "the pod's address, from IPAM; the kernel adds the route to its subnet",
+        )],
+        Op::EnsureBridgeAddr { dev, addr, force } => gateway_lines(dev, *addr, *force, facts),
+        Op::PinMac { dev } => vec![Line::new(
+            format!("ip link set {dev} address $(cat /sys/class/net/{dev}/address)"),
+            "pin the bridge MAC: otherwise it follows its lowest port's MAC and neighbours' ARP goes stale",
+        )],
+        Op::AddRoute { ns, dst, gw, dev } => vec![route_line(*ns, *dst, *gw, dev, pod)],
+        Op::DelLink { ns, dev } => vec![Line::new(
+            format!("{} link del {dev}", ip_in(*ns, pod)),
+            "deleting one end of a veth pair deletes both; addresses and routes go with it",
+        )],
+    }
+}
+
+fn bridge_lines(name: &str, mtu: Option<u32>, promisc: bool, facts: &Facts) -> Vec<Line> {
+    let mut out = if facts.bridge_exists {
+        vec![Line::note(format!(
+            "bridge {name} exists already: every pod of this node shares it"
+        ))]
+    } else {
+        let mtu_s = mtu.map(|m| format!(" mtu {m}")).unwrap_or_default();
+        vec![Line::new(
+            format!("ip link add {name}{mtu_s} type bridge"),
+            "one bridge per node: the virtual switch all its pods plug into",
+        )]
+    };
+    if promisc {
+        out.push(Line::new(
+            format!("ip link set {name} promisc on"),
+            "promiscMode: the bridge sees every frame",
+        ));
+    }
+    out
+}
+
+fn sysctl_line(ns: Ns, key: &str, value: &str, optional: bool, pod: &PodNs) -> Vec<Line> {
+    let prefix = match ns {
+        Ns::Host => String::new(),
+        Ns::Pod => format!("{} ", pod.exec()),
+    };
+    let tail = if optional { " 2>/dev/null || true" } else { "" };
+    let why = match key.rsplit('/').next().unwrap_or_default() {
+        "ip_forward" | "forwarding" => {
+            "let the node route between pods and the rest of the network"
+        }
+        "arp_notify" => {
+            "announce the new MAC so neighbours drop stale ARP entries for a reused address"
+        }
+        "accept_dad" if value == "0" => {
+            "no duplicate address detection: IPAM already guarantees uniqueness, DAD costs ~1 s"
+        }
+        "accept_dad" | "enhanced_dad" => "duplicate address detection on, as asked (enabledad)",
+        "accept_ra" => "ignore router advertisements: addresses here come from IPAM only",
+        "disable_ipv6" => "make sure IPv6 is on where an IPv6 address goes",
+        "keep_addr_on_down" => "keep IPv6 addresses when the link goes down",
+        _ => "kernel setting",
+    };
+    vec![Line::new(
+        format!("{prefix}sysctl -qw {}={value}{tail}", sysctl_name(key)),
+        why,
+    )]
+}
+
+fn gateway_lines(dev: &str, addr: IpNet, force: bool, facts: &Facts) -> Vec<Line> {
+    if facts.bridge_addrs.contains(&addr) {
+        return vec![Line::note(format!(
+            "{dev} already holds the gateway {addr}"
+        ))];
+    }
+    let mut out = Vec::new();
+    if force {
+        for old in facts
+            .bridge_addrs
+            .iter()
+            .filter(|o| o.addr().is_ipv4() == addr.addr().is_ipv4())
+        {
+            let clash = addr.addr().is_ipv4()
+                || old.contains(&addr.network())
+                || addr.contains(&old.network());
+            if clash {
+                out.push(Line::new(
+                    format!("ip addr del {old} dev {dev}"),
+                    "forceAddress: drop the conflicting address",
+                ));
+            }
+        }
+    }
+    let nodad = if addr.addr().is_ipv6() { " nodad" } else { "" };
+    out.push(Line::new(
+        format!("ip addr add {addr} dev {dev}{nodad}"),
+        "the gateway lives on the bridge: pods send off-subnet traffic here",
+    ));
+    out
+}
+
+fn route_line(ns: Ns, dst: IpNet, gw: Option<IpAddr>, dev: &str, pod: &PodNs) -> Line {
+    let dst_s = if dst.prefix_len() == 0 {
+        "default".to_string()
+    } else {
+        dst.to_string()
+    };
+    let fam = family(dst.addr());
+    let via = gw.map(|g| format!(" via {g}")).unwrap_or_default();
+    let why = match (dst.prefix_len(), gw) {
+        (0, Some(_)) => "default route: everything off the pod's subnet goes to the gateway",
+        (_, Some(_)) => "a route from the IPAM config, through the gateway",
+        (_, None) => "an on-link route from the IPAM config",
+    };
+    Line::new(
+        format!("{}{fam} route add {dst_s}{via} dev {dev}", ip_in(ns, pod)),
+        why,
+    )
+}
+
+/// Lines as text: commands left, `# why` aligned to the right of the longest command.
+pub fn render(lines: &[Line]) -> String {
+    let width = lines.iter().map(|l| l.cmd.len()).max().unwrap_or(0).min(72);
+    let mut out = String::new();
+    for l in lines {
+        if l.cmd.is_empty() {
+            out.push_str(&format!("# {}\n", l.why));
+        } else {
+            out.push_str(&format!("{:<width$}  # {}\n", l.cmd, l.why));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "commands_tests.rs"]
+mod tests;

@@ -1,0 +1,129 @@
+//! `vnet explain`: what ADD or DEL would do, as the iproute2 commands and file operations
+//! a person would type, computed from the same plan the plugin applies. Nothing is
+//! changed: the store is read without its lock and the kernel is only asked what exists.
+
+pub mod commands;
+pub mod store;
+
+use crate::cni::args::CniArgs;
+use crate::cni::NetConf;
+use crate::ipam::{self, IpamConf};
+use crate::net::Node;
+use crate::plan::{Ns, Op};
+use crate::plugin::build::{add_ops, finish_result};
+use crate::plugin::error::Error;
+
+pub use commands::{lines, render, Facts, Line, PodNs};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum What {
+    Add,
+    Del,
+}
+
+/// One explained call: the config and the CNI-style arguments.
+pub struct Ask<'a> {
+    pub what: What,
+    pub conf: &'a NetConf,
+    pub args: &'a CniArgs,
+    pub container_id: &'a str,
+    pub netns: &'a str,
+    pub ifname: &'a str,
+    /// The host-side veth name; ADD picks a random one.
+    pub veth: String,
+    /// Read the node's bridge and addresses from the kernel (else assume a fresh node).
+    pub look: bool,
+}
+
+pub fn explain(ask: &Ask) -> Result<String, Error> {
+    let verb = match ask.what {
+        What::Add => "ADD",
+        What::Del => "DEL",
+    };
+    let mut out = vec![Line::note(format!(
+        "vnet explain: {verb} of container {} as {} in {}, network {:?}. Nothing has been changed.",
+        ask.container_id, ask.ifname, ask.netns, ask.conf.name
+    ))];
+    match ask.what {
+        What::Add => out.extend(add(ask)?),
+        What::Del => out.extend(del(ask)?),
+    }
+    Ok(render(&out))
+}
+
+fn facts(ask: &Ask) -> Facts {
+    if !ask.look {
+        return Facts::default();
+    }
+    let Ok(node) = Node::open(None) else {
+        return Facts::default();
+    };
+    let bridge_exists = matches!(node.link(Ns::Host, &ask.conf.bridge), Ok(Some(l)) if l.kind.as_deref() == Some("bridge"));
+    let bridge_addrs = if bridge_exists {
+        node.addrs(Ns::Host, &ask.conf.bridge).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    Facts {
+        bridge_exists,
+        bridge_addrs,
+    }
+}
+
+fn add(ask: &Ask) -> Result<Vec<Line>, Error> {
+    let mut out = Vec::new();
+    let mut result = None;
+    match &ask.conf.ipam_type {
+        None => out.push(Line::note("no ipam.type: layer 2 only, the pod gets no address")),
+        Some(t) if !ask.conf.builtin_ipam() => out.push(Line::note(format!(
+            "IPAM: run CNI_PATH/{t} with CNI_COMMAND=ADD and the same stdin; its addresses are not known in advance, so the address steps are left out below"
+        ))),
+        Some(_) => {
+            let conf = IpamConf::parse(&ask.conf.raw, &ask.args.ips)?;
+            let preview = ipam::preview_add(&conf, &ask.conf.name, ask.container_id, ask.ifname)?;
+            out.push(Line::note("IPAM, host-local store: who gets which address is a file on the node"));
+            out.extend(store::add_lines(&preview, ask.container_id, ask.ifname));
+            let mut r = crate::plugin::ipam_result(&conf, preview.allocations, Default::default());
+            finish_result(ask.conf, &mut r);
+            result = Some(r);
+        }
+    }
+    out.push(Line::note(
+        "Kernel: the node's bridge, the pod's veth, address and routes",
+    ));
+    let ops = add_ops(ask.conf, ask.ifname, &ask.veth, result.as_ref());
+    out.extend(lines(&ops, &PodNs::from_path(ask.netns), &facts(ask)));
+    Ok(out)
+}
+
+fn del(ask: &Ask) -> Result<Vec<Line>, Error> {
+    let mut out = vec![Line::note("Kernel: remove the pod's interface")];
+    let op = Op::DelLink {
+        ns: Ns::Pod,
+        dev: ask.ifname.to_string(),
+    };
+    out.extend(lines(
+        &[op],
+        &PodNs::from_path(ask.netns),
+        &Facts::default(),
+    ));
+    out.push(Line::note(
+        "the bridge and its gateway address stay for the node's other pods",
+    ));
+    if ask.conf.builtin_ipam() {
+        let conf = IpamConf::parse(&ask.conf.raw, &ask.args.ips)?;
+        let held = ipam::preview_del(&conf.data_dir, &ask.conf.name, ask.container_id, ask.ifname);
+        out.push(Line::note("IPAM, host-local store: release the address"));
+        out.extend(store::del_lines(
+            &conf.data_dir.join(&ask.conf.name),
+            &held,
+            ask.container_id,
+            ask.ifname,
+        ));
+    } else if let Some(t) = &ask.conf.ipam_type {
+        out.push(Line::note(format!(
+            "IPAM: run CNI_PATH/{t} with CNI_COMMAND=DEL and the same stdin"
+        )));
+    }
+    Ok(out)
+}

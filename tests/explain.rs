@@ -1,0 +1,180 @@
+//! `vnet explain`: a golden output, and its commands, run by bash in a fresh node
+//! namespace, leave the same kernel and store state as the plugin's real ADD and DEL.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Command;
+
+use common::state::{kernel_state, store_state};
+use common::*;
+use serde_json::{json, Value};
+
+fn explain(node: Option<&Netns>, conf: &Value, args: &[&str]) -> String {
+    let mut cmd = match node {
+        Some(n) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", &n.name, BIN]);
+            c
+        }
+        None => Command::new(BIN),
+    };
+    let dir = TempDir::new("conf");
+    let file = dir.path().join("net.conf");
+    std::fs::write(&file, conf.to_string()).unwrap();
+    let out = cmd
+        .env_remove("CNI_COMMAND")
+        .arg("explain")
+        .args(args)
+        .arg("--conf")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "explain failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The comment column depends on the longest command (and so on the data path): compare
+/// with the padding collapsed.
+fn norm(text: &str) -> String {
+    text.lines()
+        .map(|l| match l.find("  # ") {
+            Some(i) => format!("{}  # {}\n", l[..i].trim_end(), &l[i + 4..]),
+            None => format!("{l}\n"),
+        })
+        .collect()
+}
+
+fn run_script(node: &Netns, script: &str) {
+    let out = node.exec(&["bash", "-euo", "pipefail", "-c", script]);
+    assert!(
+        out.status.success(),
+        "explain's commands failed: {}\n--- script ---\n{script}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn golden_add_and_del_for_a_fixed_config() {
+    let data = TempDir::new("g");
+    let conf = json!({"cniVersion": "1.0.0", "name": "v-net", "type": "vnet", "bridge": "v-net-0",
+        "isGateway": true, "isDefaultGateway": true,
+        "ipam": {"type": "host-local", "subnet": "10.244.1.0/24", "dataDir": data.path()}});
+    let args = [
+        "--fresh",
+        "--container",
+        "c1",
+        "--netns",
+        "/run/netns/pod1",
+        "--veth",
+        "veth0a1b2c3d",
+    ];
+    let d = data.path().to_str().unwrap();
+    let add = norm(&explain(None, &conf, &args).replace(d, "$DATA"));
+    let want = include_str!("golden/explain-add.txt");
+    assert_eq!(
+        add, want,
+        "explain ADD drifted from tests/golden/explain-add.txt"
+    );
+
+    std::fs::create_dir_all(data.path().join("v-net")).unwrap();
+    std::fs::write(data.path().join("v-net/10.244.1.7"), "c1\r\neth0").unwrap();
+    let mut del_args = vec!["del"];
+    del_args.extend_from_slice(&args);
+    let del = norm(&explain(None, &conf, &del_args).replace(d, "$DATA"));
+    assert_eq!(del, include_str!("golden/explain-del.txt"));
+}
+
+#[test]
+fn explain_commands_leave_the_same_state_as_add_and_del() {
+    if !root_or_skip("explain_equivalence") {
+        return;
+    }
+    let real = Node::new("10.247.1.0/24");
+    let script_node = Node::new("10.247.1.0/24");
+    let mut script_conf = script_node.conf.clone();
+    script_conf["ipam"]["dataDir"] = json!(script_node.data.path());
+    let pods_real = [Netns::new("a"), Netns::new("b")];
+    let pods_script = [Netns::new("c"), Netns::new("d")];
+
+    // Two pods each: the second explain must see the bridge and gateway as existing.
+    for i in 0..2 {
+        let id = format!("c{i}");
+        real.add(&id, &pods_real[i]).ok();
+        let veth = format!("vethe{i:07}");
+        let script = explain(
+            Some(&script_node.ns),
+            &script_conf,
+            &[
+                "--container",
+                &id,
+                "--netns",
+                &pods_script[i].path(),
+                "--veth",
+                &veth,
+            ],
+        );
+        if i == 1 {
+            assert!(script.contains("exists already"), "{script}");
+        }
+        run_script(&script_node.ns, &script);
+        for (p_real, p_script) in pods_real.iter().zip(&pods_script).take(i + 1) {
+            assert_eq!(
+                kernel_state(&script_node.ns, p_script, "v-net-0", "eth0"),
+                kernel_state(&real.ns, p_real, "v-net-0", "eth0"),
+                "after ADD #{i}"
+            );
+        }
+        assert_eq!(
+            store_state(&script_node.net_dir()),
+            store_state(&real.net_dir())
+        );
+    }
+    assert!(pods_script[0].ping("10.247.1.3"), "the scripted pods talk");
+
+    let script = explain(
+        Some(&script_node.ns),
+        &script_conf,
+        &[
+            "del",
+            "--container",
+            "c0",
+            "--netns",
+            &pods_script[0].path(),
+        ],
+    );
+    run_script(&script_node.ns, &script);
+    real.del("c0", &pods_real[0].path()).ok();
+    assert_eq!(
+        kernel_state(&script_node.ns, &pods_script[0], "v-net-0", "eth0"),
+        kernel_state(&real.ns, &pods_real[0], "v-net-0", "eth0"),
+    );
+    assert_eq!(
+        store_state(&script_node.net_dir()),
+        store_state(&real.net_dir())
+    );
+}
+
+#[test]
+fn trace_logs_the_applied_plan_to_a_file() {
+    if !root_or_skip("trace") {
+        return;
+    }
+    let node = Node::new("10.247.2.0/24");
+    let pod = Netns::new("p");
+    let log = TempDir::new("log");
+    let file = log.path().join("trace.log");
+    Cni::new(Some(&node.ns))
+        .pod("ADD", "t1", &pod.path(), "eth0")
+        .env("VNET_TRACE", file.to_str().unwrap())
+        .run_json(&node.conf)
+        .ok();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("addr add 10.247.2.2/24 dev eth0"), "{text}");
+    assert!(text.contains("ip link add v-net-0 type bridge"), "{text}");
+}
