@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# net-script.sh: the CKA course's pod networking script, made real and correct.
+#
+#   net-script.sh add <container-id> <netns-name> [ifname]
+#   net-script.sh del <container-id> <netns-name> [ifname]
+#
+# It does, with iproute2 and a plain text file for IPAM, what vnet does through netlink:
+# the same bridge, veth, addresses, routes and sysctls, so the two can be compared on the
+# same lab (`vnet explain` prints vnet's version of each step).
+#
+# Settings, from the environment:
+#   BRIDGE     bridge name                     (default v-net-0)
+#   SUBNET     the node's pod subnet, IPv4     (default 10.244.1.0/24)
+#   IPAM_FILE  one "address container ifname" line per pod
+#              (default /var/lib/net-script/$BRIDGE.ips)
+#   VERBOSE=1  print each command before running it
+set -Eeuo pipefail   # -E: the rollback trap also fires inside functions
+
+BRIDGE=${BRIDGE:-v-net-0}
+SUBNET=${SUBNET:-10.244.1.0/24}
+IPAM_FILE=${IPAM_FILE:-/var/lib/net-script/$BRIDGE.ips}
+
+usage() { sed -n '4,5p' "$0" >&2; exit 2; }
+[ $# -ge 3 ] || usage
+cmd=$1 id=$2 netns=$3 ifname=${4:-eth0}
+
+run() {
+  [ "${VERBOSE:-0}" = 1 ] && echo "+ $*" >&2
+  "$@"
+}
+
+# --- IPv4 arithmetic, so the script needs nothing but bash and iproute2 -------------
+to_int() { local IFS=.; set -- $1; echo $(( ($1 << 24) | ($2 << 16) | ($3 << 8) | $4 )); }
+to_ip() { echo "$(( $1 >> 24 & 255 )).$(( $1 >> 16 & 255 )).$(( $1 >> 8 & 255 )).$(( $1 & 255 ))"; }
+
+net=${SUBNET%/*} prefix=${SUBNET#*/}
+first=$(( $(to_int "$net") + 1 ))                         # the gateway
+last=$(( $(to_int "$net") + (1 << (32 - prefix)) - 2 ))   # the broadcast address is not a host
+gateway=$(to_ip "$first")
+
+# --- IPAM: who gets which address is a line in a file, guarded by a lock ------------
+lock_ipam() {
+  mkdir -p "$(dirname "$IPAM_FILE")"
+  touch "$IPAM_FILE"
+  exec 9>>"$IPAM_FILE.lock"
+  flock 9                                # one allocation at a time on this node
+}
+
+allocate() {
+  if grep -q " $id $ifname\$" "$IPAM_FILE"; then
+    echo "net-script: $id/$ifname already has an address" >&2; exit 1
+  fi
+  local i ip
+  for (( i = first + 1; i <= last; i++ )); do
+    ip=$(to_ip "$i")
+    if ! grep -q "^$ip " "$IPAM_FILE"; then
+      echo "$ip $id $ifname" >> "$IPAM_FILE"   # the line IS the reservation
+      echo "$ip"
+      return
+    fi
+  done
+  echo "net-script: no free address in $SUBNET" >&2; exit 1
+}
+
+release() {
+  local tmp
+  tmp=$(mktemp "$IPAM_FILE.XXXXXX")
+  grep -v " $id $ifname\$" "$IPAM_FILE" > "$tmp" || true
+  mv "$tmp" "$IPAM_FILE"
+}
+
+add() {
+  lock_ipam
+  local ip veth
+  ip=$(allocate)
+  veth=veth$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+  # If any step fails, take back what was done: the veth (its peer goes with it) and
+  # the address. The bridge is shared by every pod of the node and stays.
+  trap 'ip link del "$veth" 2>/dev/null || true; release' ERR
+
+  # 1. A bridge per node: the virtual switch all its pods plug into.
+  ip link show "$BRIDGE" >/dev/null 2>&1 || run ip link add "$BRIDGE" type bridge
+  run sysctl -qw "net.ipv6.conf.$BRIDGE.accept_ra=0" 2>/dev/null || true
+  run ip link set "$BRIDGE" up
+  # 2. The pod's "cable": a veth pair, one end created straight inside the pod.
+  run ip link add "$veth" type veth peer name "$ifname" netns "$netns"
+  run sysctl -qw "net.ipv6.conf.$veth.accept_ra=0" 2>/dev/null || true
+  run ip netns exec "$netns" sysctl -qw "net.ipv4.conf.$ifname.arp_notify=1"
+  # 3. Plug the node end into the bridge and bring it up.
+  run ip link set "$veth" master "$BRIDGE"
+  run ip link set "$veth" up
+  # 4. The pod's address and its way out.
+  run ip -n "$netns" addr add "$ip/$prefix" dev "$ifname"
+  run ip -n "$netns" link set "$ifname" up
+  run ip -n "$netns" route add default via "$gateway" dev "$ifname"
+  # 5. The gateway lives on the bridge; the node forwards between pods and beyond.
+  ip addr show dev "$BRIDGE" | grep -q " $gateway/$prefix " ||
+    run ip addr add "$gateway/$prefix" dev "$BRIDGE"
+  run sysctl -qw net.ipv4.ip_forward=1
+  # 6. Pin the bridge MAC, or it follows its lowest port's MAC and ARP caches go stale.
+  run ip link set "$BRIDGE" address "$(cat "/sys/class/net/$BRIDGE/address")"
+  trap - ERR
+  echo "$ifname $ip/$prefix via $gateway (host end $veth on $BRIDGE)"
+}
+
+del() {
+  # Deleting one end of a veth pair deletes both. A pod whose namespace is gone has no
+  # interface left to delete; its address is released all the same.
+  if ip netns list | grep -qw "^$netns"; then
+    run ip -n "$netns" link del "$ifname" 2>/dev/null || true
+  fi
+  lock_ipam
+  release
+}
+
+case "$cmd" in
+  add|ADD) add ;;
+  del|DEL) del ;;
+  *) usage ;;
+esac
