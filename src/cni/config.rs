@@ -145,17 +145,23 @@ pub fn validate_name(name: &str) -> Result<(), CniError> {
     }
 }
 
+/// What every command needs from any config: the version, the object, a valid name.
+fn header(raw: &Value) -> Result<(Version, &Obj, String), CniError> {
+    let version = version_of(raw)?;
+    let o = raw
+        .as_object()
+        .ok_or_else(|| CniError::new(code::DECODE, "network config must be a JSON object"))?;
+    let name = json::opt_str(o, "name")?
+        .ok_or_else(|| CniError::new(code::INVALID_CONFIG, "missing network name"))?
+        .to_string();
+    validate_name(&name)?;
+    Ok((version, o, name))
+}
+
 impl NetConf {
     /// Reads a decoded config. `args` are the parsed `CNI_ARGS`, for the MAC precedence.
     pub fn parse(raw: Value, args: &CniArgs) -> Result<NetConf, CniError> {
-        let version = version_of(&raw)?;
-        let o = raw
-            .as_object()
-            .ok_or_else(|| CniError::new(code::DECODE, "network config must be a JSON object"))?;
-        let name = json::opt_str(o, "name")?
-            .ok_or_else(|| CniError::new(code::INVALID_CONFIG, "missing network name"))?
-            .to_string();
-        validate_name(&name)?;
+        let (version, o, name) = header(&raw)?;
         let plugin_type = json::opt_str(o, "type")?
             .ok_or_else(|| CniError::new(code::INVALID_CONFIG, "missing plugin \"type\""))?
             .to_string();
@@ -199,14 +205,7 @@ impl NetConf {
     /// For vnet running as `host-local`: stdin is the main plugin's config, whose keys are
     /// none of our business; only the version, the name and `ipam` matter.
     pub fn parse_ipam_only(raw: Value) -> Result<NetConf, CniError> {
-        let version = version_of(&raw)?;
-        let o = raw
-            .as_object()
-            .ok_or_else(|| CniError::new(code::DECODE, "network config must be a JSON object"))?;
-        let name = json::opt_str(o, "name")?
-            .ok_or_else(|| CniError::new(code::INVALID_CONFIG, "missing network name"))?
-            .to_string();
-        validate_name(&name)?;
+        let (version, o, name) = header(&raw)?;
         if json::opt_obj(o, "ipam")?.is_none() {
             return Err(CniError::new(
                 code::INVALID_CONFIG,
