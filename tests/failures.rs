@@ -90,6 +90,23 @@ fn missing_env_is_named() {
 }
 
 #[test]
+fn the_node_namespace_is_not_a_pod() {
+    if !root_or_skip("own_netns") {
+        return;
+    }
+    let node = Node::new("10.245.9.0/24");
+    let e = node
+        .call("ADD", "c1", &node.ns.path(), "eth0", &node.conf)
+        .err(4);
+    assert!(
+        e["msg"].as_str().unwrap().contains("own network namespace"),
+        "{e}"
+    );
+    assert!(node.reserved().is_empty());
+    assert!(node.ns.link("eth0").is_none());
+}
+
+#[test]
 fn missing_pod_netns_is_code_103() {
     if !root_or_skip("missing_netns") {
         return;

@@ -3,7 +3,7 @@
 
 use crate::cni::mac::format_mac;
 use crate::cni::result::Interface;
-use crate::cni::CniResult;
+use crate::cni::{code, CniError, CniResult};
 use crate::net::{self, Node};
 use crate::plan::Ns;
 
@@ -15,6 +15,7 @@ use super::trace;
 
 pub fn add(req: &Request) -> Result<CniResult, Error> {
     let netns = req.env.netns.as_deref();
+    refuse_own_namespace(netns)?;
     let node = Node::open(netns)?;
     if node.link(Ns::Pod, &req.env.ifname)?.is_some() {
         return Err(Error::IfnameExists {
@@ -27,6 +28,26 @@ pub fn add(req: &Request) -> Result<CniResult, Error> {
             eprintln!("vnet: releasing the address after a failed ADD also failed: {e}");
         }
     })
+}
+
+/// A runtime that passes the node's own namespace as the pod's would get `eth0` (and
+/// its routes) on the node itself; the reference skeleton refuses this too.
+fn refuse_own_namespace(netns: Option<&std::path::Path>) -> Result<(), Error> {
+    use std::os::unix::fs::MetadataExt;
+    let (Some(path), Ok(own)) = (netns, std::fs::metadata("/proc/thread-self/ns/net")) else {
+        return Ok(());
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if m.dev() == own.dev() && m.ino() == own.ino() => Err(CniError::new(
+            code::INVALID_ENV,
+            format!(
+                "CNI_NETNS {} is the plugin's own network namespace, not a pod's",
+                path.display()
+            ),
+        )
+        .into()),
+        _ => Ok(()),
+    }
 }
 
 fn configure(req: &Request, node: &Node, res: Option<&mut CniResult>) -> Result<CniResult, Error> {
