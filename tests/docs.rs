@@ -1,0 +1,225 @@
+//! The walkthroughs in docs/ are tested: every `$ command` in a ```console block runs, in
+//! order, in a private mount namespace with a fresh /run (so the lab's namespace names and
+//! data directories collide with nothing), and its output must match what the doc shows,
+//! allowing for MACs, random veth names, ages and timings.
+//!
+//! `VNET_DOCS_UPDATE=1 cargo test --test docs` rewrites the blocks with the real output.
+//! A command is expected to exit 0 unless its shown output ends with `[exit N]`.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use regex::Regex;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+#[derive(Debug)]
+struct Step {
+    cmd: String,
+    shown: Vec<String>,
+    /// Line index of the command in the file, for messages and updates.
+    line: usize,
+}
+
+/// `$ cmd` lines of ```console blocks and the lines shown after each.
+fn steps(text: &str) -> Vec<Step> {
+    let mut out: Vec<Step> = Vec::new();
+    let mut in_block = false;
+    for (i, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with("```") {
+            in_block = !in_block && line.trim() == "```console";
+            continue;
+        }
+        if !in_block {
+            continue;
+        }
+        if let Some(cmd) = line.strip_prefix("$ ") {
+            out.push(Step { cmd: cmd.to_string(), shown: Vec::new(), line: i });
+        } else if let Some(last) = out.last_mut() {
+            last.shown.push(line.to_string());
+        }
+    }
+    out
+}
+
+/// Text that differs from run to run, replaced by a stable token on both sides.
+fn normalize(lines: &[String]) -> Vec<String> {
+    let rules = [
+        (r"\b[0-9a-f]{2}(:[0-9a-f]{2}){5}\b", "<mac>"),
+        (r"\bveth[0-9a-f]{8}\b", "veth<id>"),
+        (r"\b\d+(\.\d+)? ?(ms|µs|us|ns)\b", "<time>"),
+        (r"= [\d.]+/[\d.]+/[\d.]+/[\d.]+ ms", "= <rtt>"),
+        (r"\btime \d+ms\b", "time <t>"),
+        (r"\b\d+[smhd] ago\b", "<age> ago"),
+        (r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?\b", "<timestamp>"),
+        (r"\bid: \d+\b", "id: <n>"),
+        (r"\bif\d+\b", "if<n>"),
+        (r"^\d+: ", "<n>: "),
+    ];
+    let rules: Vec<(Regex, &str)> = rules.iter().map(|(r, t)| (Regex::new(r).unwrap(), *t)).collect();
+    lines
+        .iter()
+        .map(|l| {
+            let mut s = l.trim_end().to_string();
+            for (re, token) in &rules {
+                s = re.replace_all(&s, *token).into_owned();
+            }
+            s
+        })
+        .collect()
+}
+
+/// Runs all steps of one doc as one bash script, so state carries from step to step.
+fn run(doc: &Path, steps: &[Step]) -> Vec<(i32, Vec<String>)> {
+    let bin = common::TempDir::new("docbin");
+    std::os::unix::fs::symlink(common::BIN, bin.path().join("vnet")).unwrap();
+    let mut script = String::from("cd \"$VNET_ROOT\"\nexport PATH=\"$VNET_BIN:$PATH\"\nsudo() { \"$@\"; }\n");
+    for (i, s) in steps.iter().enumerate() {
+        script.push_str(&format!("echo '@@step {i}@@'\n{{\n{}\n}} 2>&1\necho \"@@rc $?@@\"\n", s.cmd));
+    }
+    // A fresh /run in a private mount namespace: `ip netns` names and the lab's data live
+    // there, invisible to the machine and to other tests, and vanish with it.
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "bash", "-c"])
+        .arg(format!("mount -t tmpfs vnet-docs /run && exec bash -c {}", shell_quote(&script)))
+        .env("VNET_ROOT", ROOT)
+        .env("VNET_BIN", bin.path())
+        .env_remove("CNI_COMMAND")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut results = vec![(-1, Vec::new()); steps.len()];
+    let mut cur: Option<usize> = None;
+    for line in text.lines() {
+        if let Some(n) = line.strip_prefix("@@step ").and_then(|r| r.strip_suffix("@@")) {
+            cur = n.parse().ok();
+        } else if let Some(rc) = line.strip_prefix("@@rc ").and_then(|r| r.strip_suffix("@@")) {
+            if let Some(i) = cur {
+                results[i].0 = rc.parse().unwrap_or(-1);
+            }
+        } else if let Some(i) = cur {
+            results[i].1.push(line.to_string());
+        }
+    }
+    assert!(
+        results.iter().all(|r| r.0 >= 0),
+        "{}: the walkthrough stopped early: {}",
+        doc.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    results
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn expected_exit(shown: &[String]) -> (i32, Vec<String>) {
+    let mut lines = shown.to_vec();
+    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.pop();
+    }
+    if let Some(code) = lines
+        .last()
+        .and_then(|l| l.trim().strip_prefix("[exit ").and_then(|r| r.strip_suffix(']')))
+        .and_then(|n| n.parse().ok())
+    {
+        lines.pop();
+        return (code, lines);
+    }
+    (0, lines)
+}
+
+fn update(doc: &Path, text: &str, steps: &[Step], results: &[(i32, Vec<String>)]) {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    for (step, (rc, got)) in steps.iter().zip(results) {
+        while i < step.line {
+            out.push(lines[i].to_string());
+            i += 1;
+        }
+        out.push(lines[i].to_string());
+        i += 1 + step.shown.len();
+        // Keep the blank line or fence that ended the shown output where it was.
+        out.extend(got.iter().map(|l| l.trim_end().to_string()));
+        if *rc != 0 {
+            out.push(format!("[exit {rc}]"));
+        }
+        let trailing_blank = step.shown.last().is_some_and(|l| l.trim().is_empty());
+        if trailing_blank {
+            out.push(String::new());
+        }
+    }
+    out.extend(lines[i..].iter().map(|l| l.to_string()));
+    std::fs::write(doc, out.join("\n") + "\n").unwrap();
+}
+
+fn docs() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(Path::new(ROOT).join("docs"))
+        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "md")).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn walkthroughs_run_and_show_real_output() {
+    if !common::root_or_skip("docs") {
+        return;
+    }
+    let updating = std::env::var_os("VNET_DOCS_UPDATE").is_some();
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for doc in docs() {
+        let text = std::fs::read_to_string(&doc).unwrap();
+        let steps = steps(&text);
+        if steps.is_empty() {
+            continue;
+        }
+        let results = run(&doc, &steps);
+        if updating {
+            update(&doc, &text, &steps, &results);
+            continue;
+        }
+        for (step, (rc, got)) in steps.iter().zip(&results) {
+            checked += 1;
+            let (want_rc, want) = expected_exit(&step.shown);
+            let mut got = got.clone();
+            while got.last().is_some_and(|l| l.trim().is_empty()) {
+                got.pop();
+            }
+            if *rc != want_rc || normalize(&got) != normalize(&want) {
+                failures.push(format!(
+                    "{}:{}: `{}` exited {rc} (doc says {want_rc})\n--- doc shows ---\n{}\n--- it printed ---\n{}",
+                    doc.display(),
+                    step.line + 1,
+                    step.cmd,
+                    want.join("\n"),
+                    got.join("\n")
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {checked} doc commands differ:\n\n{}", failures.len(), failures.join("\n\n"));
+    if !updating {
+        assert!(checked > 0, "no walkthrough commands found in docs/");
+    }
+}
+
+#[test]
+fn normalization_keeps_what_matters() {
+    let a = normalize(&["64 bytes from 10.244.2.2: icmp_seq=1 ttl=63 time=0.081 ms".into()]);
+    let b = normalize(&["64 bytes from 10.244.2.2: icmp_seq=1 ttl=63 time=1.2 ms".into()]);
+    assert_eq!(a, b);
+    let c = normalize(&["64 bytes from 10.244.2.3: icmp_seq=1 ttl=63 time=1.2 ms".into()]);
+    assert_ne!(a, c, "addresses still count");
+    assert_eq!(normalize(&["link/ether 0a:58:0a:f4:01:02 veth0a1b2c3d".into()]), vec!["link/ether <mac> veth<id>"]);
+    let s = steps("text\n```console\n$ echo hi\nhi\n\n$ false\n[exit 1]\n```\n$ not a step\n");
+    assert_eq!(s.len(), 2);
+    assert_eq!(expected_exit(&s[1].shown), (1, vec![]));
+}
