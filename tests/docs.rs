@@ -77,7 +77,7 @@ fn normalize(lines: &[String]) -> Vec<String> {
 fn run(doc: &Path, steps: &[Step]) -> Vec<(i32, Vec<String>)> {
     let bin = common::TempDir::new("docbin");
     std::os::unix::fs::symlink(common::BIN, bin.path().join("vnet")).unwrap();
-    let mut script = String::from("cd \"$VNET_ROOT\"\nexport PATH=\"$VNET_BIN:$PATH\"\nsudo() { \"$@\"; }\n");
+    let mut script = String::from("cd \"$VNET_ROOT\"\nexport PATH=\"$VNET_DOC_BIN_DIR:$PATH\"\nsudo() { \"$@\"; }\n");
     for (i, s) in steps.iter().enumerate() {
         script.push_str(&format!("echo '@@step {i}@@'\n{{\n{}\n}} 2>&1\necho \"@@rc $?@@\"\n", s.cmd));
     }
@@ -87,7 +87,9 @@ fn run(doc: &Path, steps: &[Step]) -> Vec<(i32, Vec<String>)> {
         .args(["--mount", "--propagation", "private", "bash", "-c"])
         .arg(format!("mount -t tmpfs vnet-docs /run && exec bash -c {}", shell_quote(&script)))
         .env("VNET_ROOT", ROOT)
-        .env("VNET_BIN", bin.path())
+        .env("VNET_DOC_BIN_DIR", bin.path())
+        // The lab uses this binary instead of building a release one.
+        .env("VNET_BIN", common::BIN)
         .env_remove("CNI_COMMAND")
         .output()
         .unwrap();
