@@ -29,7 +29,10 @@ fn split(args: &[&str]) -> (i32, String, String) {
 fn rows(stdout: &str) -> Vec<String> {
     stdout
         .lines()
-        .filter(|l| l.starts_with("node"))
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 2 && f[1].parse::<std::net::IpAddr>().is_ok()
+        })
         .map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             format!("{} {} {}", f[0], f[1], f[2])
@@ -136,4 +139,33 @@ fn overlapping_and_too_small_inputs_are_refused() {
     ]);
     assert_eq!(code, 2);
     assert!(err.contains("holds 2 blocks of /24"), "{err}");
+}
+
+#[test]
+fn the_shipped_node_configs_are_what_split_writes() {
+    let dir = TempDir::new("split");
+    let (code, _, err) = split(&[
+        "--range",
+        "10.244.0.0/16",
+        "--per-node",
+        "/24",
+        "--nodes",
+        NODES,
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let conf = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conf");
+    for file in [
+        "nodes.json",
+        "node1/10-bridge.conf",
+        "node2/10-bridge.conf",
+        "node3/10-bridge.conf",
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(file)).unwrap(),
+            std::fs::read_to_string(conf.join(file)).unwrap(),
+            "conf/{file} differs from what `vnet cluster split` writes: regenerate it"
+        );
+    }
 }
