@@ -182,7 +182,17 @@ fn status_and_backends() {
         return;
     }
     let mut node = masq_node("10.244.1.0/24");
+    // DEL and GC before vnet ever made its table: nothing to do, success.
+    node.del("c9", "").ok();
+    assert_eq!(rules(&node.ns), vec![]);
     node.conf["cniVersion"] = json!("1.1.0");
+    let mut gc = node.conf.clone();
+    gc["cni.dev/valid-attachments"] = json!([]);
+    Cni::new(Some(&node.ns))
+        .env("CNI_COMMAND", "GC")
+        .env("CNI_PATH", REF_DIR)
+        .run_json(&gc)
+        .ok();
     Cni::new(Some(&node.ns))
         .env("CNI_COMMAND", "STATUS")
         .env("CNI_PATH", REF_DIR)

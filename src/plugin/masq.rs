@@ -7,7 +7,7 @@ use ipnet::IpNet;
 
 use crate::cluster::ClusterConf;
 use crate::cni::CniResult;
-use crate::net::Node;
+use crate::net::{nft_available, Node};
 use crate::plan::Op;
 
 use super::error::Error;
@@ -80,9 +80,14 @@ pub fn insert(ops: &mut Vec<Op>, op: Op) {
     ops.insert(at, op);
 }
 
+/// Whether there can be rules to remove: without `nft` vnet never made any.
+fn may_have_rules(req: &Request) -> bool {
+    req.conf.ip_masq && nft_available()
+}
+
 /// DEL: remove this attachment's rules; needs nothing but the config and the IDs.
 pub fn del(req: &Request) -> Result<(), Error> {
-    if !req.conf.ip_masq {
+    if !may_have_rules(req) {
         return Ok(());
     }
     let op = Op::DelMasquerade {
@@ -95,7 +100,7 @@ pub fn del(req: &Request) -> Result<(), Error> {
 
 /// GC: remove the rules of this network whose attachment is not in `valid`.
 pub fn gc(req: &Request, valid: &[(String, String)]) -> Result<(), Error> {
-    if !req.conf.ip_masq {
+    if !may_have_rules(req) {
         return Ok(());
     }
     let node = Node::open(None)?;
