@@ -47,12 +47,14 @@ install_packages() {
 }
 
 vnet_bin() {
-  local bin=${VNET_BIN:-$here/target/release/vnet}
-  if [ ! -x "$bin" ]; then
-    command -v cargo >/dev/null || { echo "lab.sh: no $bin and no cargo to build it" >&2; exit 1; }
-    say "building vnet (cargo build --release)"
+  if [ -n "${VNET_BIN:-}" ]; then echo "$VNET_BIN"; return; fi
+  local bin=$here/target/release/vnet
+  # cargo is a no-op when the binary is fresh; without cargo (sudo's PATH) use what is there.
+  if command -v cargo >/dev/null; then
+    [ -x "$bin" ] || say "building vnet (cargo build --release)"
     (cd "$here" && cargo build --release --quiet)
   fi
+  [ -x "$bin" ] || { echo "lab.sh: no $bin and no cargo to build it" >&2; exit 1; }
   echo "$bin"
 }
 
