@@ -5,6 +5,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod cli;
+pub mod cluster;
 pub mod cni;
 pub mod explain;
 pub mod ipam;

@@ -70,7 +70,39 @@ pub enum Op {
     },
     /// Delete a link; a missing link is not an error (DEL is idempotent).
     DelLink { ns: Ns, dev: String },
+    /// Route to another node's pod subnet via that node's IP, in the host namespace's
+    /// main table, marked with [`VNET_ROUTE_PROTO`] so vnet only ever removes its own.
+    /// A route already there (a parallel ADD's sync) is success.
+    AddNodeRoute { dst: IpNet, gw: IpAddr },
+    /// Point a vnet route at a new gateway (a node changed its IP).
+    ReplaceNodeRoute {
+        dst: IpNet,
+        gw: IpAddr,
+        previous: IpAddr,
+    },
+    /// Remove a vnet route (its subnet left the node table). The kernel only deletes a
+    /// route of protocol [`VNET_ROUTE_PROTO`], so a foreign route is never hit.
+    DelNodeRoute { dst: IpNet, gw: Option<IpAddr> },
+    /// Masquerade traffic from `srcs` (the pod's addresses) to anything outside
+    /// `exclude` (the pod network), in vnet's own nftables table. Every rule carries
+    /// `tag` as its comment so DEL and GC find it without the pod namespace.
+    AddMasquerade {
+        srcs: Vec<IpAddr>,
+        exclude: Vec<IpNet>,
+        tag: String,
+    },
+    /// Delete every masquerade rule whose comment is `tag`; none is not an error.
+    DelMasquerade { tag: String },
 }
+
+/// The route protocol number vnet marks its node routes with (`ip route ... proto 118`;
+/// 118 is ASCII `v`, unassigned in iproute2's `rt_protos`).
+pub const VNET_ROUTE_PROTO: u8 = 118;
+
+/// vnet's nftables table (family `inet`: one table for IPv4 and IPv6) and its chain.
+pub const NFT_FAMILY: &str = "inet";
+pub const NFT_TABLE: &str = "vnet";
+pub const NFT_CHAIN: &str = "postrouting";
 
 impl Op {
     /// The operation that undoes this one during ADD rollback, if it leaves anything
@@ -83,6 +115,17 @@ impl Op {
                 ns: Ns::Host,
                 dev: host.clone(),
             }),
+            Op::AddNodeRoute { dst, gw } => Some(Op::DelNodeRoute {
+                dst: *dst,
+                gw: Some(*gw),
+            }),
+            Op::ReplaceNodeRoute { dst, gw, previous } => Some(Op::ReplaceNodeRoute {
+                dst: *dst,
+                gw: *previous,
+                previous: *gw,
+            }),
+            Op::DelNodeRoute { dst, gw: Some(gw) } => Some(Op::AddNodeRoute { dst: *dst, gw: *gw }),
+            Op::AddMasquerade { tag, .. } => Some(Op::DelMasquerade { tag: tag.clone() }),
             _ => None,
         }
     }
@@ -113,5 +156,42 @@ mod tests {
             promisc: false,
         };
         assert_eq!(br.undo(), None);
+    }
+
+    #[test]
+    fn node_routes_and_masquerade_undo_each_other() {
+        let dst: IpNet = "10.244.2.0/24".parse().unwrap();
+        let gw: IpAddr = "192.168.1.12".parse().unwrap();
+        let old: IpAddr = "192.168.1.99".parse().unwrap();
+        let add = Op::AddNodeRoute { dst, gw };
+        let del = Op::DelNodeRoute { dst, gw: Some(gw) };
+        assert_eq!(add.undo(), Some(del.clone()));
+        assert_eq!(del.undo(), Some(add));
+        assert_eq!(Op::DelNodeRoute { dst, gw: None }.undo(), None);
+        let rep = Op::ReplaceNodeRoute {
+            dst,
+            gw,
+            previous: old,
+        };
+        assert_eq!(
+            rep.undo(),
+            Some(Op::ReplaceNodeRoute {
+                dst,
+                gw: old,
+                previous: gw
+            })
+        );
+        let masq = Op::AddMasquerade {
+            srcs: vec!["10.244.1.2".parse().unwrap()],
+            exclude: vec!["10.244.0.0/16".parse().unwrap()],
+            tag: "vnet v-net c1 eth0".into(),
+        };
+        assert_eq!(
+            masq.undo(),
+            Some(Op::DelMasquerade {
+                tag: "vnet v-net c1 eth0".into()
+            })
+        );
+        assert_eq!(Op::DelMasquerade { tag: "t".into() }.undo(), None);
     }
 }

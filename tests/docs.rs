@@ -38,7 +38,11 @@ fn steps(text: &str) -> Vec<Step> {
             continue;
         }
         if let Some(cmd) = line.strip_prefix("$ ") {
-            out.push(Step { cmd: cmd.to_string(), shown: Vec::new(), line: i });
+            out.push(Step {
+                cmd: cmd.to_string(),
+                shown: Vec::new(),
+                line: i,
+            });
         } else if let Some(last) = out.last_mut() {
             last.shown.push(line.to_string());
         }
@@ -55,12 +59,18 @@ fn normalize(lines: &[String]) -> Vec<String> {
         (r"= [\d.]+/[\d.]+/[\d.]+/[\d.]+ ms", "= <rtt>"),
         (r"\btime \d+ms\b", "time <t>"),
         (r"\b\d+[smhd] ago\b", "<age> ago"),
-        (r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?\b", "<timestamp>"),
+        (
+            r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?\b",
+            "<timestamp>",
+        ),
         (r"\bid: \d+\b", "id: <n>"),
         (r"\bif\d+\b", "if<n>"),
         (r"^\d+: ", "<n>: "),
     ];
-    let rules: Vec<(Regex, &str)> = rules.iter().map(|(r, t)| (Regex::new(r).unwrap(), *t)).collect();
+    let rules: Vec<(Regex, &str)> = rules
+        .iter()
+        .map(|(r, t)| (Regex::new(r).unwrap(), *t))
+        .collect();
     lines
         .iter()
         .map(|l| {
@@ -77,15 +87,23 @@ fn normalize(lines: &[String]) -> Vec<String> {
 fn run(doc: &Path, steps: &[Step]) -> Vec<(i32, Vec<String>)> {
     let bin = common::TempDir::new("docbin");
     std::os::unix::fs::symlink(common::BIN, bin.path().join("vnet")).unwrap();
-    let mut script = String::from("cd \"$VNET_ROOT\"\nexport PATH=\"$VNET_DOC_BIN_DIR:$PATH\"\nsudo() { \"$@\"; }\n");
+    let mut script = String::from(
+        "cd \"$VNET_ROOT\"\nexport PATH=\"$VNET_DOC_BIN_DIR:$PATH\"\nsudo() { \"$@\"; }\n",
+    );
     for (i, s) in steps.iter().enumerate() {
-        script.push_str(&format!("echo '@@step {i}@@'\n{{\n{}\n}} 2>&1\necho \"@@rc $?@@\"\n", s.cmd));
+        script.push_str(&format!(
+            "echo '@@step {i}@@'\n{{\n{}\n}} 2>&1\necho \"@@rc $?@@\"\n",
+            s.cmd
+        ));
     }
     // A fresh /run in a private mount namespace: `ip netns` names and the lab's data live
     // there, invisible to the machine and to other tests, and vanish with it.
     let out = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "bash", "-c"])
-        .arg(format!("mount -t tmpfs vnet-docs /run && exec bash -c {}", shell_quote(&script)))
+        .arg(format!(
+            "mount -t tmpfs vnet-docs /run && exec bash -c {}",
+            shell_quote(&script)
+        ))
         .env("VNET_ROOT", ROOT)
         .env("VNET_DOC_BIN_DIR", bin.path())
         // The lab uses this binary instead of building a release one.
@@ -97,9 +115,15 @@ fn run(doc: &Path, steps: &[Step]) -> Vec<(i32, Vec<String>)> {
     let mut results = vec![(-1, Vec::new()); steps.len()];
     let mut cur: Option<usize> = None;
     for line in text.lines() {
-        if let Some(n) = line.strip_prefix("@@step ").and_then(|r| r.strip_suffix("@@")) {
+        if let Some(n) = line
+            .strip_prefix("@@step ")
+            .and_then(|r| r.strip_suffix("@@"))
+        {
             cur = n.parse().ok();
-        } else if let Some(rc) = line.strip_prefix("@@rc ").and_then(|r| r.strip_suffix("@@")) {
+        } else if let Some(rc) = line
+            .strip_prefix("@@rc ")
+            .and_then(|r| r.strip_suffix("@@"))
+        {
             if let Some(i) = cur {
                 results[i].0 = rc.parse().unwrap_or(-1);
             }
@@ -127,7 +151,11 @@ fn expected_exit(shown: &[String]) -> (i32, Vec<String>) {
     }
     if let Some(code) = lines
         .last()
-        .and_then(|l| l.trim().strip_prefix("[exit ").and_then(|r| r.strip_suffix(']')))
+        .and_then(|l| {
+            l.trim()
+                .strip_prefix("[exit ")
+                .and_then(|r| r.strip_suffix(']'))
+        })
         .and_then(|n| n.parse().ok())
     {
         lines.pop();
@@ -163,7 +191,12 @@ fn update(doc: &Path, text: &str, steps: &[Step], results: &[(i32, Vec<String>)]
 
 fn docs() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(Path::new(ROOT).join("docs"))
-        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "md")).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "md"))
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -207,7 +240,12 @@ fn walkthroughs_run_and_show_real_output() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {checked} doc commands differ:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} doc commands differ:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
     if !updating {
         assert!(checked > 0, "no walkthrough commands found in docs/");
     }
@@ -220,7 +258,10 @@ fn normalization_keeps_what_matters() {
     assert_eq!(a, b);
     let c = normalize(&["64 bytes from 10.244.2.3: icmp_seq=1 ttl=63 time=1.2 ms".into()]);
     assert_ne!(a, c, "addresses still count");
-    assert_eq!(normalize(&["link/ether 0a:58:0a:f4:01:02 veth0a1b2c3d".into()]), vec!["link/ether <mac> veth<id>"]);
+    assert_eq!(
+        normalize(&["link/ether 0a:58:0a:f4:01:02 veth0a1b2c3d".into()]),
+        vec!["link/ether <mac> veth<id>"]
+    );
     let s = steps("text\n```console\n$ echo hi\nhi\n\n$ false\n[exit 1]\n```\n$ not a step\n");
     assert_eq!(s.len(), 2);
     assert_eq!(expected_exit(&s[1].shown), (1, vec![]));

@@ -43,9 +43,9 @@ fn bad_input_gets_its_code_and_changes_nothing() {
     old["cniVersion"] = json!("0.2.0");
     run(old.to_string().as_bytes(), &[]).err(1);
     let mut masq = node.conf.clone();
-    masq["ipMasq"] = json!(true);
+    masq["ipMasqBackend"] = json!("iptables");
     let e = run(masq.to_string().as_bytes(), &[]).err(2);
-    assert!(e["msg"].as_str().unwrap().contains("ipMasq"));
+    assert!(e["msg"].as_str().unwrap().contains("ipMasqBackend"));
     let mut bad_mtu = node.conf.clone();
     bad_mtu["mtu"] = json!("big");
     run(bad_mtu.to_string().as_bytes(), &[]).err(7);

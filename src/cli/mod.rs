@@ -1,6 +1,8 @@
 //! The human CLI: what `vnet` does when no `CNI_COMMAND` is set.
 
+mod cluster;
 mod explain;
+mod routes;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +25,12 @@ enum Cmd {
     Version,
     /// Print the iproute2 commands and file operations ADD or DEL would perform; change nothing.
     Explain(explain::ExplainArgs),
+    /// The cluster around the node: split a cluster range among nodes.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCmd),
+    /// This node's routes to the other nodes' pod subnets.
+    #[command(subcommand)]
+    Routes(routes::RoutesCmd),
 }
 
 pub fn main() -> i32 {
@@ -35,5 +43,15 @@ pub fn main() -> i32 {
             eprintln!("CNI protocol versions supported: {}", SUPPORTED.join(", "));
             0
         }
+        Some(Cmd::Cluster(c)) => exit_code(cluster::run(c)),
+        Some(Cmd::Routes(r)) => exit_code(routes::run(r)),
     }
+}
+
+/// Errors of the cluster and routes commands exit 2 (1 means "differs" for `diff`).
+fn exit_code(r: Result<i32, crate::cluster::ClusterError>) -> i32 {
+    r.unwrap_or_else(|e| {
+        eprintln!("vnet: {e}");
+        2
+    })
 }

@@ -32,6 +32,8 @@ pub struct NetConf {
     pub hairpin: bool,
     pub promisc: bool,
     pub enable_dad: bool,
+    /// `ipMasq`: masquerade pod traffic leaving the pod network (nftables only).
+    pub ip_masq: bool,
     /// `dns` from the config: when any field is set it replaces what IPAM returned.
     pub dns: Option<Dns>,
     /// `None` = no `ipam.type`: layer 2 only.
@@ -48,8 +50,6 @@ pub struct NetConf {
 type IsActive = fn(&Value) -> bool;
 
 const UNSUPPORTED: &[(&str, IsActive)] = &[
-    ("ipMasq", is_true),
-    ("ipMasqBackend", is_set),
     ("vlan", is_nonzero),
     ("vlanTrunk", is_nonempty),
     ("preserveDefaultVlan", is_true),
@@ -60,9 +60,6 @@ const UNSUPPORTED: &[(&str, IsActive)] = &[
 
 fn is_true(v: &Value) -> bool {
     !matches!(v, Value::Bool(false) | Value::Null) && v.as_str() != Some("false")
-}
-fn is_set(v: &Value) -> bool {
-    !v.is_null()
 }
 fn is_nonzero(v: &Value) -> bool {
     !(v.is_null() || v.as_u64() == Some(0))
@@ -194,6 +191,7 @@ impl NetConf {
             hairpin,
             promisc,
             enable_dad: json::bool_or_false(o, "enabledad")?,
+            ip_masq: parse_ip_masq(o)?,
             dns: parse_dns(o)?,
             ipam_type: parse_ipam_type(o)?,
             mac: parse_macs(o, args)?,
@@ -224,6 +222,7 @@ impl NetConf {
             hairpin: false,
             promisc: false,
             enable_dad: false,
+            ip_masq: false,
             dns: None,
             ipam_type: Some("host-local".into()),
             mac: None,
@@ -250,6 +249,21 @@ fn refuse_unsupported(o: &Obj) -> Result<(), CniError> {
         }
     }
     Ok(())
+}
+
+/// `ipMasq` (bool) and `ipMasqBackend`: vnet masquerades with nftables only, so any
+/// other backend is refused with code 2 rather than silently using nftables.
+fn parse_ip_masq(o: &Obj) -> Result<bool, CniError> {
+    let on = json::bool_or_false(o, "ipMasq")?;
+    match json::opt_str(o, "ipMasqBackend")? {
+        None | Some("nftables") => Ok(on),
+        Some(other) => Err(CniError::new(
+            code::UNSUPPORTED_FIELD,
+            format!(
+                "unsupported field \"ipMasqBackend\" = {other:?}: vnet masquerades with nftables only"
+            ),
+        )),
+    }
 }
 
 fn parse_mtu(o: &Obj) -> Result<Option<u32>, CniError> {

@@ -74,13 +74,12 @@ fn wrong_types_are_code_7_naming_the_key() {
 #[test]
 fn unsupported_keys_are_code_2_naming_key_and_value() {
     for (key, v) in [
-        ("ipMasq", json!(true)),
+        ("ipMasqBackend", json!("iptables")),
         ("vlan", json!(100)),
         ("vlanTrunk", json!([{"id": 101}])),
         ("macspoofchk", json!(true)),
         ("disableContainerInterface", json!(true)),
         ("portIsolation", json!(true)),
-        ("ipMasqBackend", json!("nftables")),
     ] {
         let e = conf(with(key, v.clone())).unwrap_err();
         assert_eq!(e.code, code::UNSUPPORTED_FIELD, "{key}");
@@ -98,6 +97,29 @@ fn unsupported_keys_are_code_2_naming_key_and_value() {
     ] {
         assert!(conf(with(key, v)).is_ok(), "{key}");
     }
+}
+
+#[test]
+fn ip_masq_is_supported_with_the_nftables_backend() {
+    assert!(conf(with("ipMasq", json!(true))).unwrap().ip_masq);
+    assert!(!conf(with("ipMasq", json!(false))).unwrap().ip_masq);
+    assert!(!conf(with("name", json!("n"))).unwrap().ip_masq);
+    let mut nft = with("ipMasq", json!(true));
+    nft["ipMasqBackend"] = json!("nftables");
+    assert!(conf(nft).unwrap().ip_masq);
+    let mut ipt = with("ipMasq", json!(true));
+    ipt["ipMasqBackend"] = json!("iptables");
+    let e = conf(ipt).unwrap_err();
+    assert_eq!(e.code, code::UNSUPPORTED_FIELD);
+    assert!(
+        e.msg.contains("ipMasqBackend") && e.msg.contains("iptables"),
+        "{}",
+        e.msg
+    );
+    let e = conf(with("ipMasq", json!("yes"))).unwrap_err();
+    assert_eq!(e.code, code::INVALID_CONFIG);
+    let e = conf(with("ipMasqBackend", json!(1))).unwrap_err();
+    assert_eq!(e.code, code::INVALID_CONFIG);
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::plan::{Ns, Op};
+use crate::plan::{Ns, Op, NFT_CHAIN, NFT_FAMILY, NFT_TABLE, VNET_ROUTE_PROTO};
 
 /// One shell command and why it is there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,7 +157,58 @@ fn op_lines(op: &Op, pod: &PodNs, facts: &Facts) -> Vec<Line> {
             format!("{} link del {dev}", ip_in(*ns, pod)),
             "deleting one end of a veth pair deletes both; addresses and routes go with it",
         )],
+        Op::AddNodeRoute { dst, gw } => vec![Line::new(
+            format!("ip{} route add {dst} via {gw} proto {VNET_ROUTE_PROTO}", family(*gw)),
+            "pods of another node live behind that node: route its pod subnet via its node IP",
+        )],
+        Op::ReplaceNodeRoute { dst, gw, previous } => vec![Line::new(
+            format!("ip{} route replace {dst} via {gw} proto {VNET_ROUTE_PROTO}", family(*gw)),
+            format!("that node's IP changed (was {previous})"),
+        )],
+        Op::DelNodeRoute { dst, gw } => {
+            let via = gw.map(|g| format!(" via {g}")).unwrap_or_default();
+            vec![Line::new(
+                format!("ip{} route del {dst}{via} proto {VNET_ROUTE_PROTO}", family(dst.addr())),
+                "this subnet left the node table; proto 118 marks routes vnet made, so no other route is touched",
+            )]
+        }
+        Op::AddMasquerade { srcs, exclude, tag } => masquerade_lines(srcs, exclude, tag),
+        Op::DelMasquerade { tag } => vec![Line::new(
+            format!("nft -a list chain {NFT_FAMILY} {NFT_TABLE} {NFT_CHAIN} | grep 'comment \"{tag}\"'"),
+            format!("then `nft delete rule {NFT_FAMILY} {NFT_TABLE} {NFT_CHAIN} handle N` for each: the pod's masquerade rules, found by their tag even without its namespace"),
+        )],
     }
+}
+
+fn masquerade_lines(srcs: &[IpAddr], exclude: &[IpNet], tag: &str) -> Vec<Line> {
+    let mut out = vec![
+        Line::new(format!("nft add table {NFT_FAMILY} {NFT_TABLE}"), "vnet's own nftables table: nobody else's rules are touched"),
+        Line::new(
+            format!("nft add chain {NFT_FAMILY} {NFT_TABLE} {NFT_CHAIN} '{{ type nat hook postrouting priority srcnat; policy accept; }}'"),
+            "source NAT happens after routing, on the way out",
+        ),
+    ];
+    for src in srcs {
+        let (fam, multicast) = if src.is_ipv4() {
+            ("ip", "224.0.0.0/4")
+        } else {
+            ("ip6", "ff00::/8")
+        };
+        let mut keep: Vec<String> = exclude
+            .iter()
+            .filter(|n| n.addr().is_ipv4() == src.is_ipv4())
+            .map(ToString::to_string)
+            .collect();
+        keep.push(multicast.to_string());
+        out.push(Line::new(
+            format!(
+                "nft add rule {NFT_FAMILY} {NFT_TABLE} {NFT_CHAIN} {fam} saddr {src} {fam} daddr != {{ {} }} masquerade comment '\"{tag}\"'",
+                keep.join(", ")
+            ),
+            "ipMasq: leaving the pod network, the pod's address is replaced by the node's",
+        ));
+    }
+    out
 }
 
 fn bridge_lines(name: &str, mtu: Option<u32>, promisc: bool, facts: &Facts) -> Vec<Line> {

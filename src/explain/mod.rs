@@ -5,6 +5,7 @@
 pub mod commands;
 pub mod store;
 
+use crate::cluster::{self, ClusterConf};
 use crate::cni::args::CniArgs;
 use crate::cni::NetConf;
 use crate::ipam::{self, IpamConf};
@@ -12,6 +13,7 @@ use crate::net::Node;
 use crate::plan::{Ns, Op};
 use crate::plugin::build::{add_ops, finish_result};
 use crate::plugin::error::Error;
+use crate::plugin::masq;
 
 pub use commands::{lines, render, Facts, Line, PodNs};
 
@@ -88,11 +90,57 @@ fn add(ask: &Ask) -> Result<Vec<Line>, Error> {
             result = Some(r);
         }
     }
+    let cluster = ClusterConf::from_config(&ask.conf.raw)?;
+    if let Some(c) = &cluster {
+        out.extend(route_sync(ask, c)?);
+    }
     out.push(Line::note(
         "Kernel: the node's bridge, the pod's veth, address and routes",
     ));
-    let ops = add_ops(ask.conf, ask.ifname, &ask.veth, result.as_ref());
+    let mut ops = add_ops(ask.conf, ask.ifname, &ask.veth, result.as_ref());
+    if let Some(r) = &result {
+        if let Some(op) = masq::add_op(ask.conf, ask.container_id, ask.ifname, cluster.as_ref(), r)
+        {
+            masq::insert(&mut ops, op);
+        }
+    }
     out.extend(lines(&ops, &PodNs::from_path(ask.netns), &facts(ask)));
+    Ok(out)
+}
+
+/// The node routes ADD would add first: what is missing on this node, or (when the kernel
+/// is not consulted) every other node's subnet.
+fn route_sync(ask: &Ask, c: &ClusterConf) -> Result<Vec<Line>, Error> {
+    let mut out = vec![Line::note(
+        "Routes to the other nodes' pod subnets (node table)",
+    )];
+    let node = if ask.look {
+        Node::open(None).ok()
+    } else {
+        None
+    };
+    let ops = match &node {
+        Some(node) => {
+            let me = cluster::find_self(node, c)?;
+            cluster::sync_routes(node, c, &me, false)?.ops
+        }
+        None => match &c.node {
+            Some(me) => cluster::desired_routes(&c.table, me)
+                .into_iter()
+                .map(|(dst, gw)| Op::AddNodeRoute { dst, gw })
+                .collect(),
+            None => {
+                out.push(Line::note(
+                    "(which node this is comes from its addresses: run on the node to see its routes)",
+                ));
+                Vec::new()
+            }
+        },
+    };
+    if ops.is_empty() && node.is_some() {
+        out.push(Line::note("all in place already: nothing to change"));
+    }
+    out.extend(lines(&ops, &PodNs::Named(String::new()), &Facts::default()));
     Ok(out)
 }
 

@@ -18,6 +18,12 @@ impl Node {
         Ok(())
     }
 
+    /// Undo `applied` (a plan that succeeded) in reverse, best effort: for a step after
+    /// `apply` that failed and must take the plan's changes back with it.
+    pub fn undo(&self, applied: &[Op]) {
+        self.roll_back(applied);
+    }
+
     fn roll_back(&self, applied: &[Op]) {
         for undo in applied.iter().rev().filter_map(Op::undo) {
             // Best effort by design: the original error is what the caller needs to see.
@@ -55,6 +61,13 @@ impl Node {
             Op::PinMac { dev } => self.block_on(self.pin_mac(dev)),
             Op::AddRoute { ns, dst, gw, dev } => self.block_on(self.add_route(*ns, *dst, *gw, dev)),
             Op::DelLink { ns, dev } => self.block_on(self.delete_link(*ns, dev)).map(drop),
+            Op::AddNodeRoute { dst, gw } => self.block_on(self.set_node_route(*dst, *gw, false)),
+            Op::ReplaceNodeRoute { dst, gw, .. } => {
+                self.block_on(self.set_node_route(*dst, *gw, true))
+            }
+            Op::DelNodeRoute { dst, gw } => self.block_on(self.del_node_route(*dst, *gw)),
+            Op::AddMasquerade { srcs, exclude, tag } => self.add_masquerade(srcs, exclude, tag),
+            Op::DelMasquerade { tag } => self.del_masquerade(tag).map(drop),
         }
     }
 }

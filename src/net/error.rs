@@ -34,6 +34,8 @@ pub enum NetError {
     Sysctl { key: String, source: io::Error },
     /// Entering a namespace or running the helper thread failed.
     Namespace(String),
+    /// The `nft` program failed or could not be run; `op` says what was attempted.
+    Nft { op: String, msg: String },
 }
 
 impl NetError {
@@ -46,7 +48,8 @@ impl NetError {
             }
             NetError::NotABridge { .. }
             | NetError::BridgeAddrConflict { .. }
-            | NetError::Namespace(_) => None,
+            | NetError::Namespace(_)
+            | NetError::Nft { .. } => None,
         }
     }
 
@@ -117,6 +120,7 @@ impl fmt::Display for NetError {
                 write!(f, "write /proc/sys/{key}: {msg}")
             }
             NetError::Namespace(msg) => f.write_str(msg),
+            NetError::Nft { op, msg } => write!(f, "{op}: {msg}"),
         }
     }
 }

@@ -4,7 +4,8 @@
 //! thread that opened it, and optionally one inside the pod namespace. It executes
 //! [`crate::plan::Op`]s (`Node::apply`, with rollback) and answers the few queries CHECK
 //! and the result need (`link`, `addrs`, `routes`). Nothing here runs `ip`, `sysctl` or a
-//! shell, and nothing here knows about CNI.
+//! shell, and nothing here knows about CNI. The one program it runs is `nft`, for the
+//! masquerade rules (`masq.rs`), fed JSON on stdin.
 
 mod addr;
 mod apply;
@@ -12,8 +13,10 @@ mod bridge;
 mod conn;
 mod error;
 mod link;
+mod masq;
 mod names;
 mod netns;
+mod node_routes;
 mod route;
 mod sysctl;
 mod veth;
@@ -25,7 +28,9 @@ pub use crate::plan::Ns;
 pub use conn::Node;
 pub use error::NetError;
 pub use link::Link;
+pub use masq::nft_available;
 pub use names::random_veth_name;
+pub use node_routes::MainRoute;
 pub use route::Route;
 
 /// Suffix for error contexts: pod-side operations say so, host-side ones are the default.

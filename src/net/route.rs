@@ -88,7 +88,7 @@ fn invalid(op: &str, err: impl std::fmt::Display) -> NetError {
 
 /// A main-table unicast route, or `None` for anything else (local, broadcast, other
 /// tables, unreachable, ...).
-fn route_of(msg: &RouteMessage) -> Option<Route> {
+pub(crate) fn route_of(msg: &RouteMessage) -> Option<Route> {
     if msg.header.kind != RouteType::Unicast {
         return None;
     }

@@ -1,6 +1,10 @@
 //! ADD: reserve addresses, apply the plan, answer with the result. Any failure after the
 //! reservation releases it, and `net::apply` has already undone its own changes.
+//!
+//! With a node table (`vnet` key) ADD first syncs the node's routes to the other nodes'
+//! pod subnets: node state like the bridge, so it stays even if this pod fails.
 
+use crate::cluster::{self, ClusterConf};
 use crate::cni::mac::format_mac;
 use crate::cni::result::Interface;
 use crate::cni::{code, CniError, CniResult};
@@ -10,10 +14,12 @@ use crate::plan::Ns;
 use super::build::{add_ops, finish_result};
 use super::error::Error;
 use super::ipam;
+use super::masq;
 use super::request::Request;
 use super::trace;
 
 pub fn add(req: &Request) -> Result<CniResult, Error> {
+    let cluster = ClusterConf::from_config(&req.conf.raw)?;
     let netns = req.env.netns.as_deref();
     refuse_own_namespace(netns)?;
     let node = Node::open(netns)?;
@@ -22,8 +28,11 @@ pub fn add(req: &Request) -> Result<CniResult, Error> {
             ifname: req.env.ifname.clone(),
         });
     }
+    if let Some(c) = &cluster {
+        sync_routes(&node, c)?;
+    }
     let mut res = ipam::add(req)?;
-    configure(req, &node, res.as_mut()).inspect_err(|_| {
+    configure(req, &node, res.as_mut(), cluster.as_ref()).inspect_err(|_| {
         if let Err(e) = ipam::del(req) {
             eprintln!("vnet: releasing the address after a failed ADD also failed: {e}");
         }
@@ -50,7 +59,29 @@ fn refuse_own_namespace(netns: Option<&std::path::Path>) -> Result<(), Error> {
     }
 }
 
-fn configure(req: &Request, node: &Node, res: Option<&mut CniResult>) -> Result<CniResult, Error> {
+/// One route dump when in sync; changes are traced like any plan.
+fn sync_routes(node: &Node, c: &ClusterConf) -> Result<(), Error> {
+    let me = cluster::find_self(node, c)?;
+    let d = cluster::sync_routes(node, c, &me, false)?;
+    if !d.ops.is_empty() {
+        trace::plan("ADD route sync", "", None, &d.ops);
+        node.apply(&d.ops)?;
+    }
+    for s in &d.skipped {
+        eprintln!(
+            "vnet: route to {} via {} not installed: a route not made by vnet holds it ({:?})",
+            s.dst, s.want, s.found
+        );
+    }
+    Ok(())
+}
+
+fn configure(
+    req: &Request,
+    node: &Node,
+    res: Option<&mut CniResult>,
+    cluster: Option<&ClusterConf>,
+) -> Result<CniResult, Error> {
     let host_veth = free_veth_name(node)?;
     let mut result = match res {
         Some(r) => {
@@ -60,13 +91,22 @@ fn configure(req: &Request, node: &Node, res: Option<&mut CniResult>) -> Result<
         None => CniResult::default(),
     };
     let ips = (!result.ips.is_empty()).then_some(&result);
-    let ops = add_ops(&req.conf, &req.env.ifname, &host_veth, ips);
+    let mut ops = add_ops(&req.conf, &req.env.ifname, &host_veth, ips);
+    if let Some(op) = masq::add_op(
+        &req.conf,
+        &req.env.container_id,
+        &req.env.ifname,
+        cluster,
+        &result,
+    ) {
+        masq::insert(&mut ops, op);
+    }
     trace::plan("ADD", &req.env.container_id, req.env.netns.as_deref(), &ops);
     node.apply(&ops)?;
     match describe(req, node, &host_veth) {
         Ok(ifaces) => result.interfaces = ifaces,
         Err(e) => {
-            let _ = node.del_link(Ns::Host, &host_veth);
+            node.undo(&ops);
             return Err(e);
         }
     }

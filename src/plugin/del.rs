@@ -6,6 +6,7 @@ use crate::plan::{Ns, Op};
 
 use super::error::Error;
 use super::ipam;
+use super::masq;
 use super::request::Request;
 use super::trace;
 
@@ -33,6 +34,10 @@ pub fn del(req: &Request) -> Result<(), Error> {
             Err(NetError::NetnsOpen { .. }) | Err(NetError::Namespace(_)) => {}
             Err(e) => errors.push(e.into()),
         }
+    }
+    // By tag, so it works without the netns (plugins issue #810).
+    if let Err(e) = masq::del(req) {
+        errors.push(e);
     }
     if let Err(e) = ipam::del(req) {
         errors.push(e);

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::cluster::ClusterError;
 use crate::cni::{code, CniError};
 use crate::ipam::IpamError;
 use crate::net::NetError;
@@ -14,6 +15,8 @@ pub enum Error {
     Ipam(IpamError),
     Net(NetError),
     Delegate(DelegateError),
+    /// The `vnet` key (node table) or the route sync it asks for.
+    Cluster(ClusterError),
     IfnameExists {
         ifname: String,
     },
@@ -35,6 +38,14 @@ impl From<IpamError> for Error {
 impl From<NetError> for Error {
     fn from(e: NetError) -> Self {
         Error::Net(e)
+    }
+}
+impl From<ClusterError> for Error {
+    fn from(e: ClusterError) -> Self {
+        match e {
+            ClusterError::Net(n) => Error::Net(n),
+            other => Error::Cluster(other),
+        }
     }
 }
 impl From<DelegateError> for Error {
@@ -59,6 +70,7 @@ impl fmt::Display for Error {
             }
             Error::Net(e) => write!(f, "{e}"),
             Error::Delegate(e) => write!(f, "{e}"),
+            Error::Cluster(e) => write!(f, "{e}"),
             Error::IfnameExists { ifname } => {
                 write!(
                     f,
@@ -108,10 +120,16 @@ pub fn to_cni(e: &Error) -> CniError {
             NetError::NotABridge { .. } => code::NOT_A_BRIDGE,
             NetError::BridgeAddrConflict { .. } => code::BRIDGE_ADDRESS_CONFLICT,
             n if is_transient(n.errno()) => code::TRY_AGAIN,
-            NetError::Netlink { .. } | NetError::Sysctl { .. } | NetError::Namespace(_) => {
-                code::KERNEL
-            }
+            NetError::Netlink { .. }
+            | NetError::Sysctl { .. }
+            | NetError::Namespace(_)
+            | NetError::Nft { .. } => code::KERNEL,
         },
+        Error::Cluster(ClusterError::Io { source, .. }) if is_transient(source.raw_os_error()) => {
+            code::TRY_AGAIN
+        }
+        Error::Cluster(ClusterError::Io { .. }) => code::IO,
+        Error::Cluster(_) => code::INVALID_CONFIG,
         Error::Delegate(DelegateError::NotFound { .. }) => code::INVALID_CONFIG,
         Error::Delegate(DelegateError::NoCniPath { .. }) => code::INVALID_ENV,
         Error::Delegate(_) => code::DELEGATE,

@@ -1,18 +1,38 @@
-//! GC and STATUS (spec 1.1): both only concern IPAM for this plugin.
+//! GC and STATUS (spec 1.1): IPAM reservations and, with `ipMasq`, masquerade rules.
 
 use crate::cni::config::valid_attachments;
+use crate::cni::{code, CniError};
+use crate::net::nft_available;
 
 use super::error::Error;
 use super::ipam;
+use super::masq;
 use super::request::Request;
 
-/// Releases every reservation whose (container ID, ifname) is not in the valid list.
+/// Releases every reservation and removes every masquerade rule whose (container ID,
+/// ifname) is not in the valid list; keeps going after a failure and reports them all.
 pub fn gc(req: &Request) -> Result<(), Error> {
     let valid = valid_attachments(&req.conf.raw)?;
-    ipam::gc(req, &valid)
+    let mut errors: Vec<Error> = [masq::gc(req, &valid), ipam::gc(req, &valid)]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.remove(0)),
+        _ => Err(Error::Several(errors)),
+    }
 }
 
-/// Ready for ADD unless a range set has no free address (code 50).
+/// Ready for ADD unless a range set has no free address, or `ipMasq` is on and the
+/// `nft` program is missing (code 50).
 pub fn status(req: &Request) -> Result<(), Error> {
+    if req.conf.ip_masq && !nft_available() {
+        return Err(CniError::new(
+            code::NOT_AVAILABLE,
+            "\"ipMasq\" needs the nft program, which is not installed (install nftables)",
+        )
+        .into());
+    }
     ipam::status(req)
 }

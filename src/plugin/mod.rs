@@ -8,6 +8,7 @@ pub mod delegate;
 pub mod error;
 mod gc_status;
 mod ipam;
+pub mod masq;
 mod request;
 mod trace;
 

@@ -1,0 +1,157 @@
+//! The whole three-node lab (`scripts/lab.sh`) with a unique prefix: every cell of the
+//! connectivity matrix, masquerade cleanup by DEL with an empty `CNI_NETNS`, `up` twice,
+//! and `down` leaving nothing behind.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::*;
+use serde_json::Value;
+
+const LAB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lab.sh");
+
+struct Lab {
+    prefix: String,
+}
+
+impl Lab {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(LAB)
+            .args(args)
+            .env("VNET_LAB_PREFIX", &self.prefix)
+            .env("VNET_BIN", BIN)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "lab.sh {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn namespaces(&self) -> Vec<String> {
+        sh_ok(&["ip", "netns", "list"])
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| n.starts_with(&format!("{}-", self.prefix)))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.run(&["down"]);
+    }
+}
+
+fn node_ip(node: &str) -> &'static str {
+    match node {
+        "node1" => "192.168.1.11",
+        "node2" => "192.168.1.12",
+        "node3" => "192.168.1.13",
+        other => panic!("unknown node {other}"),
+    }
+}
+
+fn check_matrix(cells: &[Value]) {
+    let count = |kind: &str| cells.iter().filter(|c| c["kind"] == kind).count();
+    assert_eq!(count("same-node"), 6);
+    assert_eq!(count("cross-node"), 24);
+    assert_eq!(count("remote-node"), 12);
+    assert_eq!(count("lan-host"), 6);
+    for c in cells {
+        let from_node = c["from"].as_str().unwrap().split('/').next().unwrap();
+        let seen = c["seen"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no answer: {c}"));
+        match c["kind"].as_str().unwrap() {
+            // Pod to pod, also across nodes: the far pod sees the real pod address.
+            "same-node" | "cross-node" => assert_eq!(seen, c["from_ip"], "NAT between pods: {c}"),
+            // Leaving the pod network: masqueraded to the node's LAN address.
+            "remote-node" | "lan-host" => assert_eq!(seen, node_ip(from_node), "{c}"),
+            other => panic!("unknown cell kind {other}"),
+        }
+        assert_eq!(c["ok"], true, "{c}");
+    }
+}
+
+/// Comments of the masquerade rules in a node namespace.
+fn masq_comments(node_ns: &str) -> Vec<String> {
+    let out = sh_ok(&[
+        "ip", "netns", "exec", node_ns, "nft", "-j", "list", "table", "inet", "vnet",
+    ]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let mut c: Vec<String> = v["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i.get("rule"))
+        .map(|r| r["comment"].as_str().unwrap().to_string())
+        .collect();
+    c.sort();
+    c
+}
+
+#[test]
+fn three_node_lab_up_status_down() {
+    if !root_or_skip("three_node_lab_up_status_down") {
+        return;
+    }
+    let lab = Lab {
+        prefix: unique("lab"),
+    };
+    let p = lab.prefix.clone();
+    let text = lab.ok(&["up"]);
+    assert!(text.contains("48 checks, 48 as expected"), "{text}");
+    // Up twice does not break; status answers for machines too.
+    lab.ok(&["up"]);
+    let status: Value = serde_json::from_str(&lab.ok(&["status", "--json"])).unwrap();
+    assert_eq!(status["ok"], true);
+    check_matrix(status["cells"].as_array().unwrap());
+    assert_eq!(lab.namespaces().len(), 11, "{:?}", lab.namespaces());
+
+    // DEL with an empty CNI_NETNS (plugins issue #810) still removes the pod's rule.
+    let node1 = format!("{p}-node1");
+    let pod1 = format!("{p}-node1-pod1");
+    assert_eq!(
+        masq_comments(&node1),
+        vec![
+            format!("vnet v-net {p}-node1-pod1 eth0"),
+            format!("vnet v-net {p}-node1-pod2 eth0")
+        ]
+    );
+    let root = format!("/run/vnet-lab/{p}/node1");
+    let conf = std::fs::read(format!("{root}/etc/cni/net.d/10-bridge.conf")).unwrap();
+    let node = Netns {
+        name: node1.clone(),
+    };
+    let del = Cni::new(Some(&node))
+        .bin(format!("{root}/opt/cni/bin/vnet"))
+        .env("CNI_COMMAND", "DEL")
+        .env("CNI_CONTAINERID", &pod1)
+        .env("CNI_NETNS", "")
+        .env("CNI_IFNAME", "eth0")
+        .env("CNI_PATH", REF_DIR)
+        .run(&conf);
+    // The handle's drop would delete the node namespace: the lab owns it.
+    std::mem::forget(node);
+    del.ok();
+    assert_eq!(
+        masq_comments(&node1),
+        vec![format!("vnet v-net {p}-node1-pod2 eth0")]
+    );
+
+    lab.ok(&["down"]);
+    assert!(lab.namespaces().is_empty(), "{:?}", lab.namespaces());
+    assert!(!std::path::Path::new(&format!("/run/vnet-lab/{p}")).exists());
+}
