@@ -92,10 +92,13 @@ fn run(doc: &Path, steps: &[Step]) -> Vec<(i32, Vec<String>)> {
     );
     for (i, s) in steps.iter().enumerate() {
         script.push_str(&format!(
-            "echo '@@step {i}@@'\n{{\n{}\n}} 2>&1\necho \"@@rc $?@@\"\n",
+            "echo '@@step {i}@@'\n{{\n{}\n}} 2>&1\nrc=$?\nprintf '\\n@@rc %s@@\\n' \"$rc\"\n",
             s.cmd
         ));
     }
+    // The lab's echo servers are processes: never leave them behind, even when a doc
+    // does not end with `lab.sh down`.
+    script.push_str("scripts/lab.sh down >/dev/null 2>&1 || true\n");
     // A fresh /run in a private mount namespace: `ip netns` names and the lab's data live
     // there, invisible to the machine and to other tests, and vanish with it.
     let out = Command::new("unshare")
@@ -129,6 +132,12 @@ fn run(doc: &Path, steps: &[Step]) -> Vec<(i32, Vec<String>)> {
             }
         } else if let Some(i) = cur {
             results[i].1.push(line.to_string());
+        }
+    }
+    // Output that ended without a newline is as good as one that did.
+    for r in &mut results {
+        while r.1.last().is_some_and(|l| l.trim().is_empty()) {
+            r.1.pop();
         }
     }
     assert!(

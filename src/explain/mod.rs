@@ -158,6 +158,15 @@ fn del(ask: &Ask) -> Result<Vec<Line>, Error> {
     out.push(Line::note(
         "the bridge and its gateway address stay for the node's other pods",
     ));
+    if ask.conf.ip_masq {
+        let tag = masq::tag(&ask.conf.name, ask.container_id, ask.ifname);
+        let op = Op::DelMasquerade { tag };
+        out.extend(lines(
+            &[op],
+            &PodNs::from_path(ask.netns),
+            &Facts::default(),
+        ));
+    }
     if ask.conf.builtin_ipam() {
         let conf = IpamConf::parse(&ask.conf.raw, &ask.args.ips)?;
         let held = ipam::preview_del(&conf.data_dir, &ask.conf.name, ask.container_id, ask.ifname);
