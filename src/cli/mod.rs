@@ -1,6 +1,11 @@
 //! The human CLI: what `vnet` does when no `CNI_COMMAND` is set.
 
 mod explain;
+mod ipam;
+mod ipam_gc;
+mod ipam_netns;
+mod ipam_release;
+mod ipam_status;
 
 use clap::{Parser, Subcommand};
 
@@ -23,12 +28,15 @@ enum Cmd {
     Version,
     /// Print the iproute2 commands and file operations ADD or DEL would perform; change nothing.
     Explain(explain::ExplainArgs),
+    /// See and repair the host-local address store: status, gc, release.
+    Ipam(ipam::IpamArgs),
 }
 
 pub fn main() -> i32 {
     let cli = Cli::parse();
     match cli.command {
         Some(Cmd::Explain(a)) => explain::main(&a),
+        Some(Cmd::Ipam(a)) => ipam::main(&a),
         Some(Cmd::Version) | None => {
             // Like the reference plugins, which print this to stderr when run by hand.
             eprintln!("vnet CNI plugin {}", env!("CARGO_PKG_VERSION"));
