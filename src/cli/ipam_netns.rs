@@ -44,9 +44,14 @@ fn namespaces() -> Vec<PathBuf> {
         .collect()
 }
 
-/// A namespace or process that vanished while we looked is simply gone.
+/// A namespace or process that vanished while we looked is simply gone. EINVAL: not a
+/// namespace file, e.g. a /run/netns entry between `ip netns add`'s create and mount, or
+/// between `ip netns del`'s unmount and unlink; it holds no addresses.
 fn vanished(e: &NetError) -> bool {
-    matches!(e.errno(), Some(libc::ENOENT) | Some(libc::ESRCH))
+    matches!(
+        e.errno(),
+        Some(libc::ENOENT) | Some(libc::ESRCH) | Some(libc::EINVAL)
+    )
 }
 
 fn addresses_in(

@@ -52,24 +52,29 @@ impl Store {
         p
     }
 
-    fn cni(&self, bin: &Path, command: &str, id: &str) -> Cni<'static> {
+    fn cni(&self, bin: &Path, command: &str, id: &str, ifname: &str) -> Cni<'static> {
         Cni::new(None)
             .bin(bin)
             .env("CNI_COMMAND", command)
             .env("CNI_CONTAINERID", id)
             .env("CNI_NETNS", "/run/netns/vnet-ipam-only")
-            .env("CNI_IFNAME", "eth0")
+            .env("CNI_IFNAME", ifname)
             .env("CNI_PATH", REF_DIR)
     }
 
     pub fn call(&self, command: &str, id: &str) -> Call {
-        self.cni(&self.host_local(), command, id)
+        self.call_if(command, id, "eth0")
+    }
+
+    pub fn call_if(&self, command: &str, id: &str, ifname: &str) -> Call {
+        self.cni(&self.host_local(), command, id, ifname)
             .run_json(&self.conf)
     }
 
     /// The same call by the reference host-local.
     pub fn reference(&self, reference: &Path, command: &str, id: &str) -> Call {
-        self.cni(reference, command, id).run_json(&self.conf)
+        self.cni(reference, command, id, "eth0")
+            .run_json(&self.conf)
     }
 
     /// ADD, returning the address (without prefix).
