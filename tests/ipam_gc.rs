@@ -173,8 +173,8 @@ fn gc_against_live_network_namespaces() {
     ]);
     let (_, doc) = gc(&s, &["--netns", "--apply"]);
     assert_eq!(doc["source"], "netns");
-    assert_eq!(stale(&doc), [gone.clone()]);
-    assert_eq!(names(&s), [live.clone()]);
+    assert_eq!(stale(&doc), [gone]);
+    assert_eq!(names(&s), std::slice::from_ref(&live));
     // Once the pod namespace is deleted, its address goes too.
     drop(pod);
     let (_, doc) = gc(&s, &["--netns", "--apply"]);
