@@ -175,27 +175,7 @@ pub(crate) fn analyze(
     warn_percent: f64,
 ) {
     let mut findings = Vec::new();
-    let mut usage: Option<Vec<SetUsage>> = sets.map(|sets| {
-        sets.iter()
-            .enumerate()
-            .map(|(index, set)| SetUsage {
-                index,
-                ranges: set
-                    .iter()
-                    .map(|r| RangeUsage {
-                        range: r.clone(),
-                        size: range_size(r),
-                        reserved: 0,
-                    })
-                    .collect(),
-                last_reserved: found
-                    .hints
-                    .iter()
-                    .find(|(s, _)| *s == index)
-                    .map(|(_, h)| h.clone()),
-            })
-            .collect()
-    });
+    let mut usage = sets.map(|sets| empty_usage(sets, found));
     for f in &found.reservations {
         let format = match &f.content {
             Some(c) => format::check(c),
@@ -249,6 +229,29 @@ pub(crate) fn analyze(
     }
     report.sets = usage;
     report.findings = findings;
+}
+
+/// Every range of `sets` with nothing counted yet, and the round-robin hints.
+fn empty_usage(sets: &[RangeSet], found: &Scan) -> Vec<SetUsage> {
+    sets.iter()
+        .enumerate()
+        .map(|(index, set)| SetUsage {
+            index,
+            ranges: set
+                .iter()
+                .map(|r| RangeUsage {
+                    range: r.clone(),
+                    size: range_size(r),
+                    reserved: 0,
+                })
+                .collect(),
+            last_reserved: found
+                .hints
+                .iter()
+                .find(|(s, _)| *s == index)
+                .map(|(_, h)| h.clone()),
+        })
+        .collect()
 }
 
 /// Counts `f` in its range; returns its set, or records why it is in none.
