@@ -234,3 +234,28 @@ fn a_file_written_by_the_reference_is_read_and_released() {
     assert!(s.files().is_empty());
     assert_eq!(s.status_json().1["networks"][0]["index"], "valid");
 }
+
+#[test]
+fn temp_files_of_dead_writers_are_removed_live_ones_reported() {
+    let s = Store::subnet("10.43.0.0/24");
+    s.add("a");
+    // 4194305 is above the kernel's PID limit: that writer is certainly dead. Our own PID
+    // is certainly alive (a writer that ignored the lock, for all vnet knows).
+    let alive = format!(".vnet-tmp.{}", std::process::id());
+    s.write(".vnet-tmp.4194305", b"x\r\neth0");
+    s.write(&alive, b"y\r\neth0");
+    s.add("b");
+    let names = s.names();
+    assert!(
+        !names.contains(&".vnet-tmp.4194305".to_string()),
+        "{names:?}"
+    );
+    assert!(names.contains(&alive), "{names:?}");
+    let (code, doc) = s.status_json();
+    assert_eq!(code, 1);
+    let f = &doc["networks"][0]["findings"][0];
+    assert_eq!(f["kind"], "stale_temp_file");
+    assert_eq!(f["path"], json!(s.dir().join(&alive)));
+    // Temp files are never reservations: the two ADDs got .2 and .3.
+    assert_eq!(s.files().len(), 2);
+}

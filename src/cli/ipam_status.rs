@@ -214,7 +214,8 @@ fn message(f: &Finding) -> String {
             format!("range set {set} is {used_percent:.1}% used")
         }
         Finding::StaleTempFile { path } => format!(
-            "{}: temp file of an interrupted vnet write (removed by the next ADD or DEL)",
+            "{}: temp file of an interrupted vnet write; the next vnet call that reads the \
+             whole directory removes it once its writer's PID is gone",
             path.display()
         ),
         Finding::StrayFile { path } => format!(

@@ -1,6 +1,6 @@
 //! Operator repairs: releasing by address or container, and garbage collection against a
 //! source of truth chosen by the caller. Each runs under the store's lock, like the plugin.
-use super::disk::DiskStore;
+use super::disk::{remove_stale_temps, DiskStore};
 use super::scan;
 use super::store::{Owner, Store};
 use super::{check_component, IpamError};
@@ -42,8 +42,13 @@ fn open_existing(data_dir: &Path, network: &str) -> Result<DiskStore, IpamError>
     DiskStore::open(data_dir, network)
 }
 
-fn held(store: &DiskStore) -> Result<Vec<Held>, IpamError> {
-    Ok(scan::scan(store.dir(), true)?
+/// The reservations, plus vnet temp files (normally gone with the next index rebuild;
+/// left when their PID was in use again by then).
+type Temps = Vec<(PathBuf, Option<i32>)>;
+
+fn held(store: &DiskStore) -> Result<(Vec<Held>, Temps), IpamError> {
+    let found = scan::scan(store.dir(), true)?;
+    let held = found
         .reservations
         .into_iter()
         .map(|f| Held {
@@ -51,7 +56,8 @@ fn held(store: &DiskStore) -> Result<Vec<Held>, IpamError> {
             owner: f.owner(),
             modified: f.modified,
         })
-        .collect())
+        .collect();
+    Ok((held, found.temps))
 }
 
 /// Finds (and with `apply`, releases) every reservation `is_stale` calls stale. Files of
@@ -64,7 +70,8 @@ pub fn sweep(
 ) -> Result<Sweep, IpamError> {
     let mut store = open_existing(data_dir, network)?;
     let mut out = Sweep::default();
-    for h in held(&store)? {
+    let (all, temps) = held(&store)?;
+    for h in all {
         if h.owner == Owner::Unknown {
             out.unknown.push(h);
         } else if is_stale(&h) {
@@ -74,6 +81,7 @@ pub fn sweep(
         }
     }
     if apply {
+        remove_stale_temps(&temps);
         let mut first_err = None;
         out.stale.retain(|h| match store.remove(h.ip) {
             Ok(removed) => removed,
@@ -96,7 +104,9 @@ pub fn release_address(
     ip: IpAddr,
 ) -> Result<Option<Held>, IpamError> {
     let mut store = open_existing(data_dir, network)?;
-    let Some(h) = held(&store)?.into_iter().find(|h| h.ip == ip) else {
+    let (all, temps) = held(&store)?;
+    remove_stale_temps(&temps);
+    let Some(h) = all.into_iter().find(|h| h.ip == ip) else {
         return Ok(None);
     };
     Ok(store.remove(ip)?.then_some(h))
@@ -111,7 +121,8 @@ pub fn release_container(
     ifname: Option<&str>,
 ) -> Result<Vec<Held>, IpamError> {
     let mut store = open_existing(data_dir, network)?;
-    let all = held(&store)?;
+    let (all, temps) = held(&store)?;
+    remove_stale_temps(&temps);
     let mine = |h: &Held| match (&h.owner, ifname) {
         (Owner::Attachment { .. }, Some(ifn)) => h.owner.is(id, ifn),
         (Owner::Attachment { id: owner, .. }, None) => owner == id.trim(),

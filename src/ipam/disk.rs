@@ -258,7 +258,7 @@ fn lock_exclusive(mut file: File) -> Result<Flock<File>, Errno> {
 /// Under the lock no live vnet has a temp file, so one is left by a crash. Files named
 /// after a PID that still runs (and is not us) are kept, in case some writer ignores the
 /// lock.
-fn remove_stale_temps(temps: &[(PathBuf, Option<i32>)]) {
+pub(crate) fn remove_stale_temps(temps: &[(PathBuf, Option<i32>)]) {
     let me = std::process::id() as i32;
     for (path, pid) in temps {
         let dead = match pid {
