@@ -39,7 +39,7 @@ while [ $# -gt 0 ]; do
     --reference) reference="$2"; shift 2 ;;
     --dir) base="$2"; shift 2 ;;
     --format) format="$2"; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "bench-ipam: unknown option $1" >&2; exit 2 ;;
   esac
 done
