@@ -2,6 +2,11 @@
 
 mod cluster;
 mod explain;
+mod ipam;
+mod ipam_gc;
+mod ipam_netns;
+mod ipam_release;
+mod ipam_status;
 mod routes;
 
 use clap::{Parser, Subcommand};
@@ -31,12 +36,15 @@ enum Cmd {
     /// This node's routes to the other nodes' pod subnets.
     #[command(subcommand)]
     Routes(routes::RoutesCmd),
+    /// See and repair the host-local address store: status, gc, release.
+    Ipam(ipam::IpamArgs),
 }
 
 pub fn main() -> i32 {
     let cli = Cli::parse();
     match cli.command {
         Some(Cmd::Explain(a)) => explain::main(&a),
+        Some(Cmd::Ipam(a)) => ipam::main(&a),
         Some(Cmd::Version) | None => {
             // Like the reference plugins, which print this to stderr when run by hand.
             eprintln!("vnet CNI plugin {}", env!("CARGO_PKG_VERSION"));

@@ -10,7 +10,7 @@ use super::commands::Line;
 fn q(p: &Path) -> String {
     let s = p.display().to_string();
     if s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"/._-:".contains(&b))
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-:$".contains(&b))
     {
         s
     } else {
@@ -42,12 +42,13 @@ pub fn add_lines(p: &AddPreview, id: &str, ifname: &str) -> Vec<Line> {
             ),
         };
         out.push(Line::note(hint));
+        let tmp = q(&dir.join(".vnet-tmp.$$"));
         out.push(Line::new(
             format!(
-                "(set -o noclobber; printf '{id}\\r\\n{ifname}' > {})",
+                "printf '{id}\\r\\n{ifname}' > {tmp} && ln {tmp} {} && rm {tmp}",
                 q(&dir.join(ip.to_string()))
             ),
-            "created only if absent: the file IS the reservation, so no address is given twice",
+            "written aside, then linked to its name: ln fails if the address is taken, so the reservation appears whole or not at all, and never twice",
         ));
         out.push(Line::new(
             format!(

@@ -59,9 +59,15 @@ fn on_disk_layout_matches_the_reference() {
 
     let freed = release(tmp.path(), "mynet", "dummy", "eth0").unwrap();
     assert_eq!(freed, [ip("10.1.2.2"), ip("2001:db8:1::2")]);
+    // Plus vnet's derived index; no temp file is left behind.
     assert_eq!(
         names(&dir),
-        ["last_reserved_ip.0", "last_reserved_ip.1", "lock"]
+        [
+            ".vnet-index",
+            "last_reserved_ip.0",
+            "last_reserved_ip.1",
+            "lock"
+        ]
     );
 }
 
@@ -150,7 +156,13 @@ fn gc_keeps_valid_and_bookkeeping_files() {
     assert_eq!(freed, [ip("10.1.2.3"), ip("10.1.2.4"), ip("10.1.2.51")]);
     assert_eq!(
         names(&dir),
-        ["10.1.2.2", "10.1.2.50", "last_reserved_ip.0", "lock"]
+        [
+            ".vnet-index",
+            "10.1.2.2",
+            "10.1.2.50",
+            "last_reserved_ip.0",
+            "lock"
+        ]
     );
 }
 

@@ -1,21 +1,66 @@
 //! The reference host-local layout on disk: `<dataDir>/<network>/<ip>` files holding
 //! `<id>\r\n<ifname>`, `last_reserved_ip.<set>` hints and a `lock` file taken with flock.
-use super::store::{Owner, Store};
+//!
+//! On top of it, vnet writes so that a crash at any point leaves a consistent directory,
+//! and keeps a derived [`Index`] so that owner lookups do not read every file.
+//! A reservation's content goes to a temp file first (written and synced), which is then
+//! hard-linked to the address name: link(2) fails with EEXIST atomically like the
+//! reference's O_EXCL create, but the name appears with its full content or not at all.
+use super::crash;
+use super::index::{attachment_key, legacy_key, owner_key, Index};
+use super::scan::{self, LAST_RESERVED_PREFIX, TMP_PREFIX};
+use super::stamp;
+use super::store::{owned_by, Owner, Store};
 use super::IpamError;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-const LAST_RESERVED_PREFIX: &str = "last_reserved_ip.";
+/// A reservation's content, written and synced, waiting to be linked to an address name.
+struct Tmp {
+    path: PathBuf,
+    content: String,
+}
 
-/// One network's directory, locked for as long as the value lives.
+/// One network's directory, locked for as long as the value lives. Dropping it seals the
+/// index for the changes made, then unlocks.
 pub(crate) struct DiskStore {
     dir: PathBuf,
+    dir_file: File,
+    boot: u64,
+    /// `None` when it could not be read or written: lookups fall back to scanning, and the
+    /// index is left untrusted on disk so the next operation rebuilds it.
+    index: Option<Index>,
+    tmp: Option<Tmp>,
+    changed: bool,
+    // Last, so the lock is released after Drop has sealed the index.
     _lock: Flock<File>,
+}
+
+/// The lock file, opened without creating it; `None` if it does not exist.
+pub(crate) fn open_lock(dir: &Path, create: bool) -> Result<Option<Flock<File>>, IpamError> {
+    let path = dir.join("lock");
+    // Read-only with O_CREAT, like the reference; std refuses create(true) without write.
+    let flags = if create { libc::O_CREAT } else { 0 };
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .mode(0o750)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) if !create && e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(IpamError::io("open lock file", &path, e)),
+    };
+    lock_exclusive(file)
+        .map(Some)
+        .map_err(|e| IpamError::io("lock", &path, std::io::Error::from(e)))
 }
 
 impl DiskStore {
@@ -28,21 +73,83 @@ impl DiskStore {
             .mode(0o755)
             .create(&dir)
             .map_err(|e| IpamError::io("create directory", &dir, e))?;
-        let lock_path = dir.join("lock");
-        // Read-only with O_CREAT, like the reference; std refuses create(true) without write.
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_CREAT)
-            .mode(0o750)
-            .open(&lock_path)
-            .map_err(|e| IpamError::io("open lock file", &lock_path, e))?;
-        let lock = lock_exclusive(file)
-            .map_err(|e| IpamError::io("lock", &lock_path, std::io::Error::from(e)))?;
-        Ok(DiskStore { dir, _lock: lock })
+        let lock = open_lock(&dir, true)?
+            .ok_or_else(|| IpamError::io("lock", &dir, ErrorKind::NotFound.into()))?;
+        let dir_file = File::open(&dir).map_err(|e| IpamError::io("open", &dir, e))?;
+        let mut store = DiskStore {
+            dir,
+            dir_file,
+            boot: stamp::boot_id(),
+            index: None,
+            tmp: None,
+            changed: false,
+            _lock: lock,
+        };
+        store.index = store.load_or_rebuild();
+        Ok(store)
+    }
+
+    fn load_or_rebuild(&mut self) -> Option<Index> {
+        let now = stamp::of(&self.dir_file, self.boot).ok()?;
+        Index::load(&self.dir, &now, true).or_else(|| self.rebuild().ok())
+    }
+
+    /// Reads the whole directory, removes temp files of dead writers and indexes every
+    /// reservation with a readable owner.
+    fn rebuild(&mut self) -> Result<Index, IpamError> {
+        let found = scan::scan(&self.dir, false)?;
+        remove_stale_temps(&found.temps);
+        crash::point("rebuild-scanned");
+        let entries: Vec<(u64, IpAddr)> = found
+            .reservations
+            .iter()
+            .filter_map(|f| owner_key(&f.owner()).map(|k| (k, f.ip)))
+            .collect();
+        let mut index = Index::build(&self.dir, &entries)
+            .map_err(|e| IpamError::io("write index in", &self.dir, e))?;
+        crash::point("rebuild-written");
+        if let Ok(Some(now)) = stamp::touch(&self.dir_file, self.boot) {
+            index
+                .seal(&now)
+                .map_err(|e| IpamError::io("write index in", &self.dir, e))?;
+        }
+        Ok(index)
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
     }
 
     fn ip_path(&self, ip: IpAddr) -> PathBuf {
         self.dir.join(ip.to_string())
+    }
+
+    /// Called before any change to the directory or the index.
+    fn begin_change(&mut self) {
+        self.changed = true;
+        if let Some(index) = &mut self.index {
+            if index.mark_dirty().is_err() {
+                self.index = None;
+            }
+        }
+    }
+
+    /// Runs `f` on the index; a failure leaves it untrusted rather than failing the call.
+    fn update_index(&mut self, f: impl FnOnce(&mut Index) -> std::io::Result<()>) {
+        if let Some(index) = &mut self.index {
+            if f(index).is_err() {
+                self.index = None;
+            }
+        }
+    }
+
+    /// Addresses indexed under `key` whose file really has an owner matching `pred`;
+    /// `None` without a usable index.
+    fn indexed(&self, key: u64, pred: impl Fn(&Owner) -> bool) -> Option<Vec<IpAddr>> {
+        let mut ips = self.index.as_ref()?.lookup(key).ok()?;
+        ips.retain(|ip| std::fs::read(self.ip_path(*ip)).is_ok_and(|c| pred(&Owner::parse(&c))));
+        ips.sort();
+        Some(ips)
     }
 
     fn write_last_reserved(&self, ip: IpAddr, set: usize) -> Result<(), IpamError> {
@@ -55,6 +162,85 @@ impl DiskStore {
             .open(&path)
             .and_then(|mut f| f.write_all(ip.to_string().as_bytes()))
             .map_err(|e| IpamError::io("write", &path, e))
+    }
+
+    /// The temp file holding `content`, written and synced; reused across the candidates
+    /// one allocation tries.
+    fn prepare_tmp(&mut self, content: &str) -> Result<PathBuf, IpamError> {
+        if let Some(t) = &self.tmp {
+            if t.content == content {
+                return Ok(t.path.clone());
+            }
+        }
+        self.drop_tmp();
+        self.begin_change();
+        let path = self.dir.join(format!("{TMP_PREFIX}{}", std::process::id()));
+        let open = || {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+        };
+        // Left by an earlier process that had our PID and died holding the lock.
+        let mut file = match open() {
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                let _ = std::fs::remove_file(&path);
+                open()
+            }
+            other => other,
+        }
+        .map_err(|e| IpamError::io("create", &path, e))?;
+        let half = content.len() / 2;
+        let written = file
+            .write_all(&content.as_bytes()[..half])
+            .map(|()| crash::point("tmp-partial"))
+            .and_then(|()| file.write_all(&content.as_bytes()[half..]))
+            // On disk before it gets an address name, so not even a power loss can leave
+            // an empty reservation file behind (ext4 may otherwise persist the name first).
+            .and_then(|()| file.sync_data());
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&path);
+            return Err(IpamError::io("write", &path, e));
+        }
+        crash::point("tmp-written");
+        self.tmp = Some(Tmp {
+            path: path.clone(),
+            content: content.to_string(),
+        });
+        Ok(path)
+    }
+
+    fn drop_tmp(&mut self) {
+        if let Some(t) = self.tmp.take() {
+            if std::fs::remove_file(&t.path).is_err() {
+                // Still there: keep the index untrusted so the next rebuild removes it.
+                self.index = None;
+            }
+        }
+    }
+
+    /// Seals the index for this operation's changes: the directory gets a fresh precise
+    /// mtime and the index header records it. Skipped (index left untrusted) if anything
+    /// went wrong on the way.
+    fn finish(&mut self) {
+        self.drop_tmp();
+        if !self.changed {
+            return;
+        }
+        crash::point("before-seal");
+        let Some(index) = &mut self.index else {
+            return;
+        };
+        if let Ok(Some(now)) = stamp::touch(&self.dir_file, self.boot) {
+            let _ = index.seal(&now);
+        }
+    }
+}
+
+impl Drop for DiskStore {
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 
@@ -69,13 +255,21 @@ fn lock_exclusive(mut file: File) -> Result<Flock<File>, Errno> {
     }
 }
 
-/// The address a directory entry reserves, if its name is an address in canonical form.
-/// Everything else (`lock`, `last_reserved_ip.*`, strays) is not a reservation.
-fn reserved_ip(name: &std::ffi::OsStr) -> Option<IpAddr> {
-    let name = name.to_str()?;
-    let ip: IpAddr = name.parse().ok()?;
-    // A v4-mapped IPv6 name is never written: the reference stores those as IPv4.
-    (ip.to_string() == name && ip.to_canonical() == ip).then_some(ip)
+/// Under the lock no live vnet has a temp file, so one is left by a crash. Files named
+/// after a PID that still runs (and is not us) are kept, in case some writer ignores the
+/// lock.
+pub(crate) fn remove_stale_temps(temps: &[(PathBuf, Option<i32>)]) {
+    let me = std::process::id() as i32;
+    for (path, pid) in temps {
+        let dead = match pid {
+            Some(p) if *p == me => true,
+            Some(p) if *p > 0 => kill(Pid::from_raw(*p), None) == Err(Errno::ESRCH),
+            _ => false,
+        };
+        if dead {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 impl Store for DiskStore {
@@ -86,26 +280,22 @@ impl Store for DiskStore {
         ifname: &str,
         set: usize,
     ) -> Result<bool, IpamError> {
+        let tmp = self.prepare_tmp(&format!("{}\r\n{ifname}", id.trim()))?;
         let path = self.ip_path(ip);
-        // The exclusive create is the reservation; an existing file of any content blocks it.
-        let mut file = match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-        {
-            Ok(f) => f,
+        // The link is the reservation; an existing entry of any kind blocks it.
+        match std::fs::hard_link(&tmp, &path) {
+            Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(false),
             Err(e) => return Err(IpamError::io("create reservation", &path, e)),
-        };
-        let content = format!("{}\r\n{ifname}", id.trim());
-        let written = file
-            .write_all(content.as_bytes())
-            .map_err(|e| IpamError::io("write reservation", &path, e))
-            .and_then(|()| self.write_last_reserved(ip, set));
-        if let Err(e) = written {
+        }
+        crash::point("linked");
+        self.drop_tmp();
+        crash::point("tmp-removed");
+        self.update_index(|i| i.insert(attachment_key(id, ifname), ip));
+        crash::point("indexed");
+        if let Err(e) = self.write_last_reserved(ip, set) {
             // Unlike the reference, do not leave a half-made reservation behind.
-            let _ = std::fs::remove_file(&path);
+            let _ = self.remove(ip);
             return Err(e);
         }
         Ok(true)
@@ -113,11 +303,20 @@ impl Store for DiskStore {
 
     fn remove(&mut self, ip: IpAddr) -> Result<bool, IpamError> {
         let path = self.ip_path(ip);
+        let key = std::fs::read(&path)
+            .ok()
+            .and_then(|c| owner_key(&Owner::parse(&c)));
+        self.begin_change();
         match std::fs::remove_file(&path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(IpamError::io("remove reservation", &path, e)),
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(IpamError::io("remove reservation", &path, e)),
         }
+        crash::point("unlinked");
+        if let Some(key) = key {
+            self.update_index(|i| i.remove(key, ip).map(|_| ()));
+        }
+        Ok(true)
     }
 
     fn is_reserved(&self, ip: IpAddr) -> Result<bool, IpamError> {
@@ -138,47 +337,28 @@ impl Store for DiskStore {
             .map(|ip| ip.to_canonical())
     }
 
+    /// Like the reference, an entry that cannot be read is skipped rather than failing the
+    /// whole walk; it still blocks its address because the name exists.
     fn entries(&self) -> Result<Vec<(IpAddr, Owner)>, IpamError> {
-        let listing =
-            std::fs::read_dir(&self.dir).map_err(|e| IpamError::io("read", &self.dir, e))?;
-        let mut out = Vec::new();
-        for entry in listing {
-            let entry = entry.map_err(|e| IpamError::io("read", &self.dir, e))?;
-            let Some(ip) = reserved_ip(&entry.file_name()) else {
-                continue;
-            };
-            // Like the reference, an entry that cannot be read is skipped rather than failing
-            // the whole walk; it still blocks its address because the name exists.
-            if !entry.file_type().is_ok_and(|t| t.is_file()) {
-                continue;
-            }
-            if let Ok(content) = std::fs::read(entry.path()) {
-                out.push((ip, Owner::parse(&content)));
-            }
-        }
-        out.sort_by_key(|(ip, _)| *ip);
-        Ok(out)
+        let found = scan::scan(&self.dir, false)?;
+        Ok(found
+            .reservations
+            .into_iter()
+            .filter_map(|f| f.content.map(|c| (f.ip, Owner::parse(&c))))
+            .collect())
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::reserved_ip;
-    use std::ffi::OsStr;
+    fn held_by(&self, id: &str, ifname: &str) -> Result<Vec<IpAddr>, IpamError> {
+        match self.indexed(attachment_key(id, ifname), |o| o.is(id, ifname)) {
+            Some(ips) => Ok(ips),
+            None => Ok(owned_by(self.entries()?, |o| o.is(id, ifname))),
+        }
+    }
 
-    #[test]
-    fn only_canonical_ip_names_are_reservations() {
-        assert!(reserved_ip(OsStr::new("10.1.2.2")).is_some());
-        assert!(reserved_ip(OsStr::new("2001:db8:1::2")).is_some());
-        for other in [
-            "lock",
-            "last_reserved_ip.0",
-            "2001:DB8::2",
-            "2001:db8:0::2",
-            "10.1.2.2.tmp",
-            "::ffff:10.1.2.2",
-        ] {
-            assert!(reserved_ip(OsStr::new(other)).is_none(), "{other}");
+    fn held_by_legacy(&self, id: &str) -> Result<Vec<IpAddr>, IpamError> {
+        match self.indexed(legacy_key(id), |o| o.is_legacy(id)) {
+            Some(ips) => Ok(ips),
+            None => Ok(owned_by(self.entries()?, |o| o.is_legacy(id))),
         }
     }
 }

@@ -1,18 +1,24 @@
 //! host-local compatible IPAM: the reference plugin's config, allocation order and on-disk
 //! layout, so vnet and `/usr/lib/cni/host-local` can share a data directory.
 //!
-//! Pure parts: `range`, `range_set`, `round_robin`, `config`, `allocator` and
-//! `reservations` (the last two over the `store::Store` trait, so they are tested against
-//! memory). I/O lives in `disk` (the reference layout and flock) and `dns`.
+//! Pure parts: `range`, `range_set`, `round_robin`, `config`, `allocator`, `reservations`
+//! (the last two over the `store::Store` trait, so they are tested against memory),
+//! `format` and the analysis in `status`. I/O lives in `disk` (the reference layout, flock,
+//! crash-safe writes), `index` and `stamp` (the derived owner index and when to trust it),
+//! `scan` (reading a whole directory), `admin` (operator repairs) and `dns`.
 use ipnet::IpNet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+mod admin;
 mod allocator;
 mod config;
+mod crash;
 mod disk;
 mod dns;
 mod error;
+mod format;
+mod index;
 mod json;
 mod names;
 mod preview;
@@ -20,6 +26,9 @@ mod range;
 mod range_set;
 mod reservations;
 mod round_robin;
+mod scan;
+mod stamp;
+mod status;
 mod store;
 
 #[cfg(test)]
@@ -35,14 +44,19 @@ mod mem_store;
 #[cfg(test)]
 mod test_util;
 
+pub use admin::{release_address, release_container, sweep, Held, Sweep};
 pub use dns::{read_dns, Dns};
 pub use error::IpamError;
+pub use format::Format;
+pub use index::IndexState;
 pub use preview::{preview_add, preview_del, AddPreview};
 pub use range::{Range, RangeSpec};
 pub use range_set::RangeSet;
+pub use status::{percent, status, Finding, NetworkStatus, RangeUsage, Reservation, SetUsage};
+pub use store::Owner;
 
 use disk::DiskStore;
-use names::check_component;
+pub(crate) use names::check_component;
 
 /// The parsed IPAM configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 /// Who holds a reservation, as recorded in its file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Owner {
+pub enum Owner {
     /// `<id>\r\n<ifname>`, the format since host-local v0.8.0.
     Attachment { id: String, ifname: String },
     /// Only `<id>`, written by older host-local versions.
@@ -82,7 +82,10 @@ pub(crate) trait Store {
     }
 }
 
-fn owned_by(entries: Vec<(IpAddr, Owner)>, pred: impl Fn(&Owner) -> bool) -> Vec<IpAddr> {
+pub(crate) fn owned_by(
+    entries: Vec<(IpAddr, Owner)>,
+    pred: impl Fn(&Owner) -> bool,
+) -> Vec<IpAddr> {
     entries
         .into_iter()
         .filter(|(_, o)| pred(o))

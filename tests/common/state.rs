@@ -79,7 +79,8 @@ pub fn store_state(dir: &std::path::Path) -> Value {
                     let content = std::fs::read_to_string(e.path()).unwrap_or_default();
                     (name, content)
                 })
-                .filter(|(n, _)| n != "lock")
+                // `lock` and vnet's derived index (.vnet-index) are not reservations.
+                .filter(|(n, _)| n != "lock" && !n.starts_with(".vnet-"))
                 .collect()
         })
         .unwrap_or_default();
