@@ -64,8 +64,8 @@ class Node:
         self.name = netns_add(tag)
         self.fd = os.open(f"/run/netns/{self.name}", os.O_RDONLY)
         self.data = os.path.join(data_dir, tag)
-        ptype = "vnet" if impl == "vnet" else "bridge"
-        self.bin = vnet_bin if impl == "vnet" else os.path.join(REF_DIR, "bridge")
+        ptype = "vnet" if impl.startswith("vnet") else "bridge"
+        self.bin = vnet_bin if impl.startswith("vnet") else os.path.join(REF_DIR, "bridge")
         conf = {
             "cniVersion": "1.0.0",
             "name": "benchnet",
@@ -202,10 +202,16 @@ def sequential(res, nodes, n):
                     errors[impl] += 1
                     print(f"{impl} {command} c{i} failed: {out[:300]!r}", file=sys.stderr)
                 lat[impl][command].append(dt)
+    k = max(1, n // 10)
     for command in ("ADD", "DEL"):
         v, r = lat["vnet"][command], lat["ref"][command]
         res.add(f"sequential {command}, {n} pods: median", ms(v, 50), ms(r, 50), "ms")
         res.add(f"sequential {command}, {n} pods: p95", ms(v, 95), ms(r, 95), "ms")
+        # The store grows during the ADDs and shrinks during the DELs: both plugins read
+        # every reservation file on each call, so the ends show what that costs.
+        first, last = (v[:k], r[:k]), (v[-k:], r[-k:])
+        res.add(f"  {command} median, first {k} calls", ms(first[0], 50), ms(first[1], 50), "ms")
+        res.add(f"  {command} median, last {k} calls", ms(last[0], 50), ms(last[1], 50), "ms")
     res.raw["sequential_errors"] = errors
     for p in pods["vnet"] + pods["ref"]:
         netns_del(p)
@@ -252,18 +258,20 @@ def parallel(res, nodes, n, conc, rounds):
     return errs
 
 
-def peak_rss(res, vnet_bin, data_dir, n):
+def peak_rss(res, vnet_bin, data_dir, n, static_bin=None):
     """Peak RSS of one ADD and one DEL from GNU time's wait4 (it forks from a process of
     about 2 MiB, unlike this driver, whose own RSS would be charged to a posix_spawn'd
     child by the kernel's exec-time high-water mark)."""
     out = os.path.join(data_dir, "rss")
     wrap = ["/usr/bin/time", "-f", "%M", "-o", out]
-    rss = {(impl, c): [] for impl in ("vnet", "ref") for c in ("ADD", "DEL")}
-    nodes = {impl: Node(impl, f"rss-{impl}", vnet_bin, data_dir, "10.252.0.0/16") for impl in ("vnet", "ref")}
-    pods = {impl: [netns_add(f"r{impl}{i}") for i in range(n)] for impl in ("vnet", "ref")}
+    impls = ("vnet", "ref", "vnet-static") if static_bin else ("vnet", "ref")
+    bins = {"vnet": vnet_bin, "ref": vnet_bin, "vnet-static": static_bin}
+    rss = {(impl, c): [] for impl in impls for c in ("ADD", "DEL")}
+    nodes = {impl: Node(impl, f"rss-{impl}", bins[impl], data_dir, "10.252.0.0/16") for impl in impls}
+    pods = {impl: [netns_add(f"r{impl}{i}") for i in range(n)] for impl in impls}
     for command in ("ADD", "DEL"):
         for i in range(n):
-            for impl in ("vnet", "ref") if i % 2 == 0 else ("ref", "vnet"):
+            for impl in impls if i % 2 == 0 else tuple(reversed(impls)):
                 _, code, text, _ = nodes[impl].call(command, f"m{i}", pods[impl][i], wrap=wrap)
                 if code != 0:
                     print(f"{impl} {command} under time failed: {text[:300]!r}", file=sys.stderr)
@@ -272,14 +280,20 @@ def peak_rss(res, vnet_bin, data_dir, n):
     for command in ("ADD", "DEL"):
         res.add(f"peak RSS of one {command} (median of {n})",
                 statistics.median(rss[("vnet", command)]), statistics.median(rss[("ref", command)]), "KiB")
+    if static_bin:
+        for command in ("ADD", "DEL"):
+            res.add(f"peak RSS of one {command}, vnet linked statically (median of {n})",
+                    statistics.median(rss[("vnet-static", command)]),
+                    statistics.median(rss[("ref", command)]), "KiB")
     floor = spawn("/usr/bin/time", {}, b"", argv=[*wrap, "/bin/true"])
     del floor
     with open(out) as f:
         res.raw["rss_floor_true_kib"] = int(f.read().split()[-1])
     for node in nodes.values():
         node.close()
-    for p in pods["vnet"] + pods["ref"]:
-        netns_del(p)
+    for impl in impls:
+        for p in pods[impl]:
+            netns_del(p)
 
 
 def first_add(res, vnet_bin, data_dir, trials):
@@ -391,6 +405,7 @@ def ipam_only(res, vnet_bin, data_dir, sizes, trials):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vnet", required=True, help="release build of vnet")
+    ap.add_argument("--vnet-static", help="the same, linked statically (RSS rows only)")
     ap.add_argument("--pods", type=int, default=200)
     ap.add_argument("--parallel", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3)
@@ -418,7 +433,8 @@ def main():
             parallel(res, nodes, a.parallel, conc, a.rounds)
         for node in nodes.values():
             node.close()
-        peak_rss(res, a.vnet, data_dir, 20)
+        peak_rss(res, a.vnet, data_dir, 20,
+                 os.path.abspath(a.vnet_static) if a.vnet_static else None)
         first_add(res, a.vnet, data_dir, a.first)
         veth_del_floor(res, 30)
         if a.ipam:
