@@ -314,6 +314,31 @@ def first_add(res, vnet_bin, data_dir, trials):
             ms(lat["vnet"], 50), ms(lat["ref"], 50), "ms")
 
 
+def del_own_share(res, vnet_bin, data_dir, n):
+    """DEL of pods whose interface is already gone: everything DEL does except the
+    kernel's veth deletion, i.e. the plugin's own share of a DEL."""
+    lat = {"vnet": [], "ref": []}
+    nodes = {impl: Node(impl, f"dels-{impl}", vnet_bin, data_dir, "10.249.0.0/16") for impl in lat}
+    pods = {impl: [netns_add(f"d{impl}{i}") for i in range(n)] for impl in lat}
+    ip = shutil.which("ip")
+    for i in range(n):
+        for impl in ("vnet", "ref") if i % 2 == 0 else ("ref", "vnet"):
+            _, code, out, _ = nodes[impl].call("ADD", f"d{i}", pods[impl][i])
+            if code != 0:
+                print(f"{impl} ADD d{i} failed: {out[:300]!r}", file=sys.stderr)
+            spawn_ip(ip, ["-n", pods[impl][i], "link", "del", "eth0"])
+            dt, code, out, _ = nodes[impl].call("DEL", f"d{i}", pods[impl][i])
+            if code != 0:
+                print(f"{impl} DEL d{i} failed: {out[:300]!r}", file=sys.stderr)
+            lat[impl].append(dt)
+    res.add(f"DEL with the interface already gone (plugin's own share), {n} pods: median",
+            ms(lat["vnet"], 50), ms(lat["ref"], 50), "ms")
+    for impl in lat:
+        nodes[impl].close()
+        for p in pods[impl]:
+            netns_del(p)
+
+
 def spawn_floor(res, trials):
     """What the driver itself costs: spawn + wait of /bin/true."""
     xs = [spawn("/bin/true", {}, b"")[0] for _ in range(trials)]
@@ -435,6 +460,7 @@ def main():
             node.close()
         peak_rss(res, a.vnet, data_dir, 20,
                  os.path.abspath(a.vnet_static) if a.vnet_static else None)
+        del_own_share(res, a.vnet, data_dir, 20)
         first_add(res, a.vnet, data_dir, a.first)
         veth_del_floor(res, 30)
         if a.ipam:
