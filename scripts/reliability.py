@@ -250,7 +250,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vnet", required=True)
     ap.add_argument("--cycles", type=int, default=1000)
-    ap.add_argument("--kills", type=int, default=240)
+    ap.add_argument("--kills", type=int, default=400)
     ap.add_argument("--seed", type=int, default=int(time.time()))
     a = ap.parse_args()
     vnet = os.path.abspath(a.vnet)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The long reliability runs, on throwaway namespaces (never the root one):
 #   - load: 1,000 ADD/DEL cycles at random concurrency 1-32 on one node;
-#   - faults: 240 SIGKILLs at random points of ADD and DEL, each followed by the runtime's
-#     DEL, then a GC;
+#   - faults: 400 SIGKILLs at random points of ADD and DEL (over half land while the
+#     plugin runs; the rest just after it ended), each followed by the runtime's DEL,
+#     then a GC;
 #   - the scenario suites (netns gone, bridge deleted, read-only/full store, two networks
 #     on one bridge, bad input, security) from cargo test, built optimised.
 # and writes the figures into docs/reliability.md (section "run").
@@ -12,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cycles=1000
-kills=240
+kills=400
 seed=$(date +%s)
 doc=1
 while [ $# -gt 0 ]; do

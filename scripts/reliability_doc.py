@@ -27,7 +27,7 @@ def render_run(s):
         f"- Faults: {faults['kills']} SIGKILLs at random points (half during ADD, half during "
         f"DEL; {faults['landed_while_running']['ADD']} ADD and "
         f"{faults['landed_while_running']['DEL']} DEL kills landed while the plugin ran, kill "
-        f"windows {faults['kill_window_ms']} ms), each followed by the runtime's DEL: "
+        f"windows ADD {faults['kill_window_ms']['ADD']} ms, DEL {faults['kill_window_ms']['DEL']} ms), each followed by the runtime's DEL: "
         f"**{faults['del_failures']} failed DELs, {faults['problems']} leaks or duplicates**; "
         f"**{faults['torn_reservations']} empty reservation files** left by a kill between "
         f"creating a reservation file and writing its owner (known src/ipam defect, see "
