@@ -49,9 +49,11 @@ python3 scripts/reliability.py --vnet target/release/vnet \
 echo "scenario suites:"
 suites=""
 for t in faults bad_input security; do
-  line=$(cargo test --release --quiet --test "$t" 2>&1 | grep -E "^test result" | tail -1)
-  echo "  $t: $line"
-  suites="$suites $t: ${line#test result: };"
+  log=$(cargo test --release --quiet --test "$t" -- --nocapture 2>&1 || true)
+  line=$(echo "$log" | grep -E "^test result" | tail -1)
+  inputs=$(echo "$log" | grep -o "inputs: [0-9]*" | awk '{s+=$2} END {print s+0}')
+  echo "  $t: $inputs inputs; $line"
+  suites="$suites $t: $inputs inputs, ${line#test result: };"
 done
 
 status=0

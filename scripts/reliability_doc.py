@@ -27,12 +27,14 @@ def render_run(s):
         f"- Faults: {faults['kills']} SIGKILLs at random points (half during ADD, half during "
         f"DEL; {faults['landed_while_running']['ADD']} ADD and "
         f"{faults['landed_while_running']['DEL']} DEL kills landed while the plugin ran, kill "
-        f"windows ADD {faults['kill_window_ms']['ADD']} ms, DEL {faults['kill_window_ms']['DEL']} ms), each followed by the runtime's DEL: "
-        f"**{faults['del_failures']} failed DELs, {faults['problems']} leaks or duplicates**; "
-        f"**{faults['torn_reservations']} empty reservation files** left by a kill between "
-        f"creating a reservation file and writing its owner (known src/ipam defect, see "
-        f"below); left after GC and the live pods' DEL: {faults['left']['reservations']} "
-        f"reservations, {faults['left']['veths']} veths.",
+        f"windows ADD {faults['kill_window_ms']['ADD']} ms, DEL {faults['kill_window_ms']['DEL']} ms), "
+        f"each followed by the runtime's DEL: **{faults['del_failures']} failed DELs; "
+        f"{faults['torn_reservations']} leaked addresses**, each an empty reservation file left by "
+        f"a kill between creating the file and writing its owner (known src/ipam defect, "
+        f"below; removed by the script, as neither DEL nor GC frees them); "
+        f"**{faults['problems']} other leaks, leaked veths or duplicates**. Left after GC and the "
+        f"live pods' DEL: {faults['left']['reservations']} reservations, "
+        f"{faults['left']['veths']} veths.",
         f"- Seed: {s['seed']} (`scripts/reliability.sh --seed {s['seed']}` replays the "
         f"same concurrency and kill delays; kernel timing still varies).",
     ]

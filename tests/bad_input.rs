@@ -13,6 +13,14 @@ use serde_json::{json, Value};
 struct Fixture {
     node: Node,
     pod: Netns,
+    /// Bad inputs tried, printed on drop for scripts/reliability.sh.
+    tried: std::cell::Cell<usize>,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        eprintln!("inputs: {}", self.tried.get());
+    }
 }
 
 impl Fixture {
@@ -20,6 +28,7 @@ impl Fixture {
         Fixture {
             node: Node::new(subnet),
             pod: Netns::new("p"),
+            tried: std::cell::Cell::new(0),
         }
     }
 
@@ -52,6 +61,7 @@ impl Fixture {
 
     /// The call fails with `code`, its message mentions `needle`, and nothing changed.
     fn refuses(&self, what: &str, call: Call, code: u64, needle: &str) {
+        self.tried.set(self.tried.get() + 1);
         assert_ne!(
             call.code, 0,
             "{what}: expected failure, got {}",

@@ -157,6 +157,7 @@ fn sigkill_at_random_points_of_add_and_del_leaks_nothing() {
         assert_consistent(&node, &live, &format!("DEL killed after {delay:?}"));
     }
     eprintln!("faults: {landed} of 20 kills landed while the plugin ran");
+    eprintln!("inputs: 20");
     if !torn.is_empty() {
         eprintln!("faults: KNOWN IPAM DEFECT: empty reservation files left by a kill: {torn:?}");
     }

@@ -214,6 +214,7 @@ fn escaping_names_are_refused_before_disk_or_kernel() {
         tried += 1;
     }
     assert!(tried > 50);
+    eprintln!("inputs: {tried}");
     // The detector itself works: a good ADD does open netlink and create files.
     let env = pod_env("ADD", "sec-good", &pod, "eth0");
     let (call, trace) = traced(&node.ns, Path::new(BIN), &env, &node.conf, ACTING);
