@@ -66,6 +66,10 @@ fn normalize(lines: &[String]) -> Vec<String> {
         (r"\bid: \d+\b", "id: <n>"),
         (r"\bif\d+\b", "if<n>"),
         (r"^\d+: ", "<n>: "),
+        // Ages in `vnet ipam status` tables.
+        (r"\b\d+(\.\d+)?[smhd]\b", "<age>"),
+        // Table columns move with the width of what changed above; compare content.
+        (r" {2,}", "  "),
     ];
     let rules: Vec<(Regex, &str)> = rules
         .iter()

@@ -40,7 +40,7 @@ impl Command {
 
 /// Longest container ID accepted. The spec sets no limit, but IDs end up in file contents
 /// and firewall comments; runtimes use 64 hex characters.
-pub const MAX_CONTAINER_ID: usize = 512;
+pub const MAX_CONTAINER_ID: usize = 255;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Env {

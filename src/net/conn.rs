@@ -1,9 +1,9 @@
 //! `Node`: a current-thread tokio runtime plus one rtnetlink connection per namespace.
 //!
 //! A netlink socket talks to the namespace it was created in, whatever thread later uses
-//! it. So the host connection is created on the calling thread, and the pod connection on
-//! a short-lived thread that entered the pod namespace; both are then driven by the same
-//! current-thread runtime from the caller's thread.
+//! it. So the host connection is created on the calling thread, and the pod connection by
+//! the calling thread while it briefly stands in the pod namespace (`netns::run_in`);
+//! both are then driven by the same current-thread runtime from the caller's thread.
 
 use std::{fs::File, future::Future, path::Path};
 
@@ -15,7 +15,7 @@ use super::{netns, netns::RunError, NetError, Ns};
 /// One side (host or pod) of the node: a netlink handle and the namespace it lives in.
 pub(crate) struct Side {
     pub(crate) handle: Handle,
-    /// Kept open: the veth peer is placed with `IFLA_NET_NS_FD`, and sysctl threads
+    /// Kept open: the veth peer is placed with `IFLA_NET_NS_FD`, and sysctl writes
     /// `setns` into it.
     pub(crate) ns: File,
 }

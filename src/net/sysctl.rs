@@ -1,4 +1,4 @@
-//! `/proc/sys` writes, done from a thread inside the target namespace: the kernel resolves
+//! `/proc/sys` writes, done while the thread stands in the target namespace: the kernel resolves
 //! `/proc/sys/net/...` against the network namespace of the writing thread.
 
 use std::{
