@@ -7,7 +7,7 @@
 #   scripts/bench-ipam.sh --iterations 50 --format tsv
 #
 # Options: --sizes LIST, --iterations N (ADD+DEL pairs per plugin and size), --bin PATH
-# (vnet binary; default target/release/vnet, built if missing), --reference PATH (default
+# (vnet binary; default the build scripts/build.sh makes), --reference PATH (default
 # /usr/lib/cni/host-local; installed with apt if missing and root; skipped otherwise),
 # --dir DIR (where the throwaway store lives; default a temp dir under $TMPDIR or /tmp),
 # --format table|tsv.
@@ -45,8 +45,7 @@ while [ $# -gt 0 ]; do
 done
 
 if [ -z "$bin" ]; then
-  bin="$PWD/target/release/vnet"
-  [ -x "$bin" ] || cargo build --release --quiet >&2
+  bin=$(scripts/build.sh)
 fi
 [ -x "$bin" ] || { echo "bench-ipam: no vnet binary at $bin" >&2; exit 2; }
 if [ ! -x "$reference" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -258,14 +258,14 @@ def parallel(res, nodes, n, conc, rounds):
     return errs
 
 
-def peak_rss(res, vnet_bin, data_dir, n, static_bin=None):
+def peak_rss(res, vnet_bin, data_dir, n, dynamic_bin=None):
     """Peak RSS of one ADD and one DEL from GNU time's wait4 (it forks from a process of
     about 2 MiB, unlike this driver, whose own RSS would be charged to a posix_spawn'd
     child by the kernel's exec-time high-water mark)."""
     out = os.path.join(data_dir, "rss")
     wrap = ["/usr/bin/time", "-f", "%M", "-o", out]
-    impls = ("vnet", "ref", "vnet-static") if static_bin else ("vnet", "ref")
-    bins = {"vnet": vnet_bin, "ref": vnet_bin, "vnet-static": static_bin}
+    impls = ("vnet", "ref", "vnet-dynamic") if dynamic_bin else ("vnet", "ref")
+    bins = {"vnet": vnet_bin, "ref": vnet_bin, "vnet-dynamic": dynamic_bin}
     rss = {(impl, c): [] for impl in impls for c in ("ADD", "DEL")}
     nodes = {impl: Node(impl, f"rss-{impl}", bins[impl], data_dir, "10.252.0.0/16") for impl in impls}
     pods = {impl: [netns_add(f"r{impl}{i}") for i in range(n)] for impl in impls}
@@ -280,10 +280,10 @@ def peak_rss(res, vnet_bin, data_dir, n, static_bin=None):
     for command in ("ADD", "DEL"):
         res.add(f"peak RSS of one {command} (median of {n})",
                 statistics.median(rss[("vnet", command)]), statistics.median(rss[("ref", command)]), "KiB")
-    if static_bin:
+    if dynamic_bin:
         for command in ("ADD", "DEL"):
-            res.add(f"peak RSS of one {command}, vnet linked statically (median of {n})",
-                    statistics.median(rss[("vnet-static", command)]),
+            res.add(f"peak RSS of one {command}, vnet linked dynamically (median of {n})",
+                    statistics.median(rss[("vnet-dynamic", command)]),
                     statistics.median(rss[("ref", command)]), "KiB")
     floor = spawn("/usr/bin/time", {}, b"", argv=[*wrap, "/bin/true"])
     del floor
@@ -429,8 +429,8 @@ def ipam_only(res, vnet_bin, data_dir, sizes, trials):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--vnet", required=True, help="release build of vnet")
-    ap.add_argument("--vnet-static", help="the same, linked statically (RSS rows only)")
+    ap.add_argument("--vnet", required=True, help="the vnet build scripts/install.sh ships")
+    ap.add_argument("--vnet-dynamic", help="plain `cargo build --release` (RSS rows only)")
     ap.add_argument("--pods", type=int, default=200)
     ap.add_argument("--parallel", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3)
@@ -459,7 +459,7 @@ def main():
         for node in nodes.values():
             node.close()
         peak_rss(res, a.vnet, data_dir, 20,
-                 os.path.abspath(a.vnet_static) if a.vnet_static else None)
+                 os.path.abspath(a.vnet_dynamic) if a.vnet_dynamic else None)
         del_own_share(res, a.vnet, data_dir, 20)
         first_add(res, a.vnet, data_dir, a.first)
         veth_del_floor(res, 30)

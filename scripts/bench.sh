@@ -38,15 +38,12 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
-# The build scripts/install.sh ships, and the same linked statically (glibc's static
-# libc; only for the peak-RSS rows: see docs/performance.md).
-cargo build --release --quiet
-vnet="$PWD/target/release/vnet"
-triple=$(rustc -vV | sed -n 's/^host: //p')
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet --target "$triple"
-static="$PWD/target/$triple/release/vnet"
+# The build scripts/install.sh ships (static, scripts/build.sh), and the plain dynamic
+# `cargo build --release` for two RSS rows (see docs/performance.md).
+vnet=$(scripts/build.sh)
+dynamic=$(scripts/build.sh --dynamic)
 
-args=(--vnet "$vnet" --vnet-static "$static")
+args=(--vnet "$vnet" --vnet-dynamic "$dynamic")
 if [ "$quick" = 1 ]; then
   args+=(--pods 30 --parallel 30 --rounds 1 --first 3 --ipam-trials 5 --ipam 10,2000)
 fi

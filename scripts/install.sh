@@ -23,10 +23,14 @@ while [ $# -gt 0 ]; do
 done
 
 if [ -z "$binary" ]; then
-  binary="$here/target/release/vnet"
-  if [ ! -x "$binary" ]; then
-    echo "install.sh: building vnet (cargo build --release)" >&2
-    (cd "$here" && cargo build --release --quiet)
+  if command -v cargo >/dev/null; then
+    # The static build (scripts/build.sh); cargo is a no-op when it is fresh.
+    binary=$("$here/scripts/build.sh")
+  else
+    # Without cargo (e.g. sudo's PATH) install what an earlier build left.
+    for b in "$here"/target/*/release/vnet "$here/target/release/vnet"; do
+      [ -x "$b" ] && { binary=$b; break; }
+    done
   fi
 fi
 [ -x "$binary" ] || { echo "install.sh: no vnet binary at $binary" >&2; exit 1; }

@@ -14,7 +14,7 @@
 # 10.244.0.0/16, ipMasq on): routes to the other nodes' pod subnets, masquerade to the LAN.
 # Nothing is created in the machine's own network namespace.
 # Environment: VNET_LAB_PREFIX (default "vlab": names of namespaces and /run/vnet-lab/<prefix>),
-# VNET_BIN (a vnet binary to use instead of target/release/vnet, built if missing).
+# VNET_BIN (a vnet binary to use instead of the one scripts/build.sh makes).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,13 +48,17 @@ install_packages() {
 
 vnet_bin() {
   if [ -n "${VNET_BIN:-}" ]; then echo "$VNET_BIN"; return; fi
-  local bin=$here/target/release/vnet
-  # cargo is a no-op when the binary is fresh; without cargo (sudo's PATH) use what is there.
+  local bin b
+  # The build install.sh ships; cargo is a no-op when it is fresh. Without cargo (sudo's
+  # PATH) use what an earlier build left.
   if command -v cargo >/dev/null; then
-    [ -x "$bin" ] || say "building vnet (cargo build --release)"
-    (cd "$here" && cargo build --release --quiet)
+    bin=$("$here/scripts/build.sh")
+  else
+    for b in "$here"/target/*/release/vnet "$here/target/release/vnet"; do
+      [ -x "$b" ] && { bin=$b; break; }
+    done
   fi
-  [ -x "$bin" ] || { echo "lab.sh: no $bin and no cargo to build it" >&2; exit 1; }
+  [ -x "${bin:-}" ] || { echo "lab.sh: no vnet binary and no cargo to build it" >&2; exit 1; }
   echo "$bin"
 }
 

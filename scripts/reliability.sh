@@ -40,10 +40,10 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
-cargo build --release --quiet
+vnet=$(scripts/build.sh)
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
-python3 scripts/reliability.py --vnet target/release/vnet \
+python3 scripts/reliability.py --vnet "$vnet" \
   --cycles "$cycles" --kills "$kills" --seed "$seed" | tee "$out"
 
 echo "scenario suites:"

@@ -152,15 +152,23 @@ impl DiskStore {
         Some(ips)
     }
 
+    /// Overwritten in place, then cut to length: ext4 flushes a file that was truncated to
+    /// zero and rewritten when it is closed (`auto_da_alloc`), which cost each ADD a
+    /// synchronous-looking write. A crash in between leaves at worst a wrong or unreadable
+    /// hint, and both plugins then just start the round robin elsewhere.
     fn write_last_reserved(&self, ip: IpAddr, set: usize) -> Result<(), IpamError> {
         let path = self.dir.join(format!("{LAST_RESERVED_PREFIX}{set}"));
+        let text = ip.to_string();
         OpenOptions::new()
             .write(true)
             .create(true)
-            .truncate(true)
+            .truncate(false)
             .mode(0o600)
             .open(&path)
-            .and_then(|mut f| f.write_all(ip.to_string().as_bytes()))
+            .and_then(|mut f| {
+                f.write_all(text.as_bytes())?;
+                f.set_len(text.len() as u64)
+            })
             .map_err(|e| IpamError::io("write", &path, e))
     }
 

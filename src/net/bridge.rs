@@ -17,7 +17,9 @@ impl Node {
             Some(link) => link,
             None => {
                 self.create_bridge(name, mtu).await?;
-                self.require(Ns::Host, name).await?
+                self.find(Ns::Host, Key::Name(name)).await?.ok_or_else(|| {
+                    NetError::from_errno(format!("find link {name}"), libc::ENODEV)
+                })?
             }
         };
         if link.kind.as_deref() != Some("bridge") {
@@ -34,6 +36,7 @@ impl Node {
                 .execute()
                 .await
                 .map_err(|e| NetError::netlink(format!("set {name} promisc on"), e))?;
+            self.changed(Ns::Host, name, |l| l.promisc = true);
         }
         Ok(())
     }
@@ -65,14 +68,20 @@ impl Node {
             .set_port(msg)
             .execute()
             .await
-            .map_err(|e| NetError::netlink(format!("set hairpin on {dev}"), e))
+            .map_err(|e| NetError::netlink(format!("set hairpin on {dev}"), e))?;
+        self.changed(Ns::Host, dev, |l| l.hairpin = Some(true));
+        Ok(())
     }
 
     /// Set the bridge MAC to its current value. The kernel then marks the address as
     /// user-set (`addr_assign_type` 3) and stops replacing it with the lowest port MAC.
     pub(crate) async fn pin_mac(&self, dev: &str) -> Result<(), NetError> {
         let op = format!("pin the mac of {dev}");
-        let link = self.require(Ns::Host, dev).await?;
+        // Read afresh: until pinned, the MAC follows the ports added since.
+        let link = self
+            .find(Ns::Host, Key::Name(dev))
+            .await?
+            .ok_or_else(|| NetError::from_errno(format!("find link {dev}"), libc::ENODEV))?;
         let Some(mac) = link.mac else {
             return Err(NetError::from_errno(op, libc::EADDRNOTAVAIL));
         };
@@ -85,6 +94,8 @@ impl Node {
             .set(msg)
             .execute()
             .await
-            .map_err(|e| NetError::netlink(op, e))
+            .map_err(|e| NetError::netlink(op, e))?;
+        self.changed(Ns::Host, dev, |l| l.mac = Some(mac));
+        Ok(())
     }
 }

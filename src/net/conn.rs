@@ -5,12 +5,12 @@
 //! the calling thread while it briefly stands in the pod namespace (`netns::run_in`);
 //! both are then driven by the same current-thread runtime from the caller's thread.
 
-use std::{fs::File, future::Future, path::Path};
+use std::{cell::RefCell, collections::HashMap, fs::File, future::Future, path::Path};
 
 use rtnetlink::Handle;
 use tokio::runtime::{self, Runtime};
 
-use super::{netns, netns::RunError, NetError, Ns};
+use super::{netns, netns::RunError, Link, NetError, Ns};
 
 /// One side (host or pod) of the node: a netlink handle and the namespace it lives in.
 pub(crate) struct Side {
@@ -26,6 +26,8 @@ pub struct Node {
     // last, after the handles that feed it.
     pub(crate) host: Side,
     pub(crate) pod: Option<Side>,
+    /// Links this invocation has read or changed, by namespace and name (see `link.rs`).
+    pub(crate) known: RefCell<HashMap<(Ns, String), Link>>,
     rt: Runtime,
 }
 
@@ -49,7 +51,12 @@ impl Node {
             Some(path) => Some(open_pod(rt.handle(), path)?),
             None => None,
         };
-        Ok(Node { host, pod, rt })
+        Ok(Node {
+            host,
+            pod,
+            known: RefCell::default(),
+            rt,
+        })
     }
 
     /// Whether a pod namespace was opened.

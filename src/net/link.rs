@@ -81,9 +81,19 @@ pub(crate) enum Key<'a> {
 }
 
 impl Node {
-    /// The link called `name` in `ns`, if any.
+    /// The link called `name` in `ns`, if any, as the kernel has it now.
     pub fn link(&self, ns: Ns, name: &str) -> Result<Option<Link>, NetError> {
         self.block_on(self.find(ns, Key::Name(name)))
+    }
+
+    /// The link called `name` as this invocation last read or changed it, asking the kernel
+    /// only if it has not seen it yet. For what does not change behind our back within one
+    /// call (index, MACs of the links it made); `link` for everything else.
+    pub fn known_link(&self, ns: Ns, name: &str) -> Result<Option<Link>, NetError> {
+        match self.remembered(ns, name) {
+            Some(link) => Ok(Some(link)),
+            None => self.link(ns, name),
+        }
     }
 
     /// The link with ifindex `index` in `ns`, if any.
@@ -96,33 +106,65 @@ impl Node {
         self.block_on(self.delete_link(ns, name))
     }
 
+    /// Asks the kernel, and remembers the answer.
     pub(crate) async fn find(&self, ns: Ns, key: Key<'_>) -> Result<Option<Link>, NetError> {
         let request = self.handle(ns)?.link().get();
         let (request, what) = match key {
             Key::Name(name) => (request.match_name(name), name.to_string()),
             Key::Index(index) => (request.match_index(index), format!("index {index}")),
         };
-        match request.execute().try_next().await {
-            Ok(msg) => Ok(msg.as_ref().map(Link::from_message)),
-            Err(e) if is_missing(&e) => Ok(None),
-            Err(e) => Err(NetError::netlink(
-                format!("get link {what}{}", ns_suffix(ns)),
-                e,
-            )),
+        let found = match request.execute().try_next().await {
+            Ok(msg) => msg.as_ref().map(Link::from_message),
+            Err(e) if is_missing(&e) => None,
+            Err(e) => {
+                return Err(NetError::netlink(
+                    format!("get link {what}{}", ns_suffix(ns)),
+                    e,
+                ))
+            }
+        };
+        if let Some(link) = &found {
+            self.remember(ns, link.clone());
         }
+        Ok(found)
     }
 
-    /// Like [`Node::find`] by name, but a missing link is an `ENODEV` error.
+    /// A link by name for a change to it: remembered, or else looked up (a missing link is
+    /// an `ENODEV` error). Saves the `RTM_GETLINK` round trip each step of a plan would
+    /// otherwise make for the same few links. An index that went stale because someone
+    /// deleted the link meanwhile makes the change fail with ENODEV, as a fresh lookup an
+    /// instant earlier would have.
     pub(crate) async fn require(&self, ns: Ns, name: &str) -> Result<Link, NetError> {
+        if let Some(link) = self.remembered(ns, name) {
+            return Ok(link);
+        }
         self.find(ns, Key::Name(name)).await?.ok_or_else(|| {
             NetError::from_errno(format!("find link {name}{}", ns_suffix(ns)), libc::ENODEV)
         })
+    }
+
+    fn remembered(&self, ns: Ns, name: &str) -> Option<Link> {
+        self.known.borrow().get(&(ns, name.to_string())).cloned()
+    }
+
+    pub(crate) fn remember(&self, ns: Ns, link: Link) {
+        self.known
+            .borrow_mut()
+            .insert((ns, link.name.clone()), link);
+    }
+
+    /// Applies a change the kernel acknowledged to the remembered link, if any.
+    pub(crate) fn changed(&self, ns: Ns, name: &str, f: impl FnOnce(&mut Link)) {
+        if let Some(link) = self.known.borrow_mut().get_mut(&(ns, name.to_string())) {
+            f(link);
+        }
     }
 
     pub(crate) async fn delete_link(&self, ns: Ns, name: &str) -> Result<bool, NetError> {
         let Some(link) = self.find(ns, Key::Name(name)).await? else {
             return Ok(false);
         };
+        self.known.borrow_mut().remove(&(ns, name.to_string()));
         match self.handle(ns)?.link().del(link.index).execute().await {
             Ok(()) => Ok(true),
             // Gone in between (e.g. its veth peer's namespace was just deleted).
@@ -134,15 +176,21 @@ impl Node {
         }
     }
 
+    /// Up, unless this call has already seen it up (the bridge on every ADD but the first).
     pub(crate) async fn set_up(&self, ns: Ns, name: &str) -> Result<(), NetError> {
         let link = self.require(ns, name).await?;
+        if link.up {
+            return Ok(());
+        }
         let msg = LinkUnspec::new_with_index(link.index).up().build();
         self.handle(ns)?
             .link()
             .set(msg)
             .execute()
             .await
-            .map_err(|e| NetError::netlink(format!("set {name} up{}", ns_suffix(ns)), e))
+            .map_err(|e| NetError::netlink(format!("set {name} up{}", ns_suffix(ns)), e))?;
+        self.changed(ns, name, |l| l.up = true);
+        Ok(())
     }
 
     /// Enslave `dev` to `master` (host namespace).
@@ -158,7 +206,9 @@ impl Node {
             .set(msg)
             .execute()
             .await
-            .map_err(|e| NetError::netlink(format!("set {dev} master {master}"), e))
+            .map_err(|e| NetError::netlink(format!("set {dev} master {master}"), e))?;
+        self.changed(Ns::Host, dev, |l| l.master = Some(bridge.index));
+        Ok(())
     }
 }
 

@@ -128,11 +128,12 @@ fn free_veth_name(node: &Node) -> Result<String, Error> {
     Err(Error::Check("no free veth name after 10 tries".into()))
 }
 
-/// The result's interfaces, read back from the kernel: bridge, host veth, pod.
+/// The result's interfaces as the kernel reported them while the plan ran (MACs and MTU
+/// do not change after creation, and the bridge's was read when it was pinned).
 fn describe(req: &Request, node: &Node, host_veth: &str) -> Result<Vec<Interface>, Error> {
     let read = |ns: Ns, name: &str| -> Result<Interface, Error> {
         let link = node
-            .link(ns, name)?
+            .known_link(ns, name)?
             .ok_or_else(|| Error::Check(format!("{name} vanished right after ADD created it")))?;
         Ok(Interface {
             name: name.to_string(),
