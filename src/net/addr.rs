@@ -19,9 +19,11 @@ impl Node {
 
     async fn addr_messages(&self, ns: Ns, dev: &str) -> Result<Vec<AddressMessage>, NetError> {
         let link = self.require(ns, dev).await?;
-        self.handle(ns)?
-            .address()
-            .get()
+        let mut request = self.handle(ns)?.address().get();
+        // The kernel's filter (strict checking, see conn.rs); rtnetlink's own filter below
+        // stays as a guard.
+        request.message_mut().header.index = link.index;
+        request
             .set_link_index_filter(link.index)
             .execute()
             .try_collect()

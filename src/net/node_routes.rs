@@ -13,7 +13,7 @@ use rtnetlink::RouteMessageBuilder;
 use crate::plan::VNET_ROUTE_PROTO;
 
 use super::error::errno_of;
-use super::route::{route_of, Route};
+use super::route::{main_table_dump, route_of, Route};
 use super::{NetError, Node};
 
 /// A main-table unicast route of the host namespace with the protocol that installed it.
@@ -38,10 +38,10 @@ impl Node {
         self.block_on(async {
             let mut queries = Vec::new();
             if v4 {
-                queries.push(RouteMessageBuilder::<Ipv4Addr>::new().build());
+                queries.push(main_table_dump(RouteMessageBuilder::<Ipv4Addr>::new()));
             }
             if v6 {
-                queries.push(RouteMessageBuilder::<Ipv6Addr>::new().build());
+                queries.push(main_table_dump(RouteMessageBuilder::<Ipv6Addr>::new()));
             }
             let mut routes = Vec::new();
             for query in queries {

@@ -29,8 +29,8 @@ impl Node {
             let handle = self.handle(ns)?;
             let mut routes = Vec::new();
             for query in [
-                RouteMessageBuilder::<Ipv4Addr>::new().build(),
-                RouteMessageBuilder::<Ipv6Addr>::new().build(),
+                main_table_dump(RouteMessageBuilder::<Ipv4Addr>::new()),
+                main_table_dump(RouteMessageBuilder::<Ipv6Addr>::new()),
             ] {
                 let msgs: Vec<RouteMessage> = handle
                     .route()
@@ -84,6 +84,15 @@ fn invalid(op: &str, err: impl std::fmt::Display) -> NetError {
         errno: Some(libc::EINVAL),
         msg: err.to_string(),
     }
+}
+
+/// A dump request for the unicast routes of the main table, whatever their protocol.
+/// The builder's default protocol (static) is a filter too under strict checking (see
+/// conn.rs), which would hide the `proto boot` routes the plan adds.
+pub(crate) fn main_table_dump<T>(builder: RouteMessageBuilder<T>) -> RouteMessage {
+    let mut msg = builder.build();
+    msg.header.protocol = RouteProtocol::Unspec;
+    msg
 }
 
 /// A main-table unicast route, or `None` for anything else (local, broadcast, other
