@@ -4,34 +4,20 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
+
+use common::*;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-fn tool_or_skip(test: &str, tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        if std::env::var_os("CI").is_some() {
-            panic!("{test} needs {tool} (.ci/run installs it)");
-        }
-        eprintln!("\n*** SKIPPED {test}: {tool} missing (apt-get install {tool}) ***\n");
-    }
-    found
+fn path(rel: &str) -> String {
+    Path::new(ROOT).join(rel).display().to_string()
 }
 
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(path(rel)).unwrap()
 }
 
 #[test]
@@ -39,20 +25,12 @@ fn vagrantfile_is_valid_ruby() {
     if !tool_or_skip("vagrantfile_is_valid_ruby", "ruby") {
         return;
     }
-    let file = Path::new(ROOT).join("vagrant/Vagrantfile");
-    let out = run_ok(Command::new("ruby").arg("-c").arg(&file));
+    let out = sh_ok(&["ruby", "-c", &path("vagrant/Vagrantfile")]);
     assert!(out.contains("Syntax OK"), "{out}");
     // Not installed on CI (no Debian package in bookworm); used where it is.
-    let has_vagrant = Command::new("sh")
-        .args(["-c", "command -v vagrant"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if has_vagrant {
-        run_ok(
-            Command::new("vagrant")
-                .arg("validate")
-                .current_dir(Path::new(ROOT).join("vagrant")),
-        );
+    if has_tool("vagrant") {
+        let dir = path("vagrant");
+        sh_ok(&["sh", "-c", "cd \"$1\" && vagrant validate", "sh", &dir]);
     }
 }
 
@@ -63,14 +41,9 @@ fn provisioning_runs_the_namespace_lab_code() {
         "scripts/node-setup.sh",
         "scripts/lab.sh",
     ] {
-        run_ok(
-            Command::new("bash")
-                .arg("-n")
-                .arg(Path::new(ROOT).join(script)),
-        );
+        sh_ok(&["bash", "-n", &path(script)]);
     }
-    let provision = std::fs::read_to_string(Path::new(ROOT).join("vagrant/provision.sh")).unwrap();
-    let lab = std::fs::read_to_string(Path::new(ROOT).join("scripts/lab.sh")).unwrap();
+    let provision = read("vagrant/provision.sh");
     for step in [
         "node-setup.sh\" install",
         "node-setup.sh\" pods",
@@ -79,10 +52,10 @@ fn provisioning_runs_the_namespace_lab_code() {
         assert!(provision.contains(step), "provision.sh lacks {step}");
     }
     assert!(
-        lab.contains("node-setup.sh"),
+        read("scripts/lab.sh").contains("node-setup.sh"),
         "lab.sh does not use node-setup.sh"
     );
-    let vagrantfile = std::fs::read_to_string(Path::new(ROOT).join("vagrant/Vagrantfile")).unwrap();
+    let vagrantfile = read("vagrant/Vagrantfile");
     for ip in ["192.168.1.11", "192.168.1.12", "192.168.1.13"] {
         assert!(vagrantfile.contains(ip), "Vagrantfile lacks node {ip}");
     }

@@ -50,6 +50,26 @@ pub fn reference_or_skip(test: &str, plugin: &str) -> Option<PathBuf> {
     None
 }
 
+/// Whether `tool` is on PATH.
+pub fn has_tool(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Like [`reference_or_skip`], for a program `.ci/run` installs.
+pub fn tool_or_skip(test: &str, tool: &str) -> bool {
+    if has_tool(tool) {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test} needs {tool} (.ci/run installs it)");
+    }
+    eprintln!("\n*** SKIPPED {test}: {tool} missing (apt-get install {tool}) ***\n");
+    false
+}
+
 pub fn unique(tag: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     format!("vt{}{}{}", std::process::id(), tag, n)
