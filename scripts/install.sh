@@ -28,7 +28,7 @@ if [ -z "$binary" ]; then
     binary=$("$here/scripts/build.sh")
   else
     # Without cargo (e.g. sudo's PATH) install what an earlier build left.
-    for b in "$here"/target/*/release/vnet "$here/target/release/vnet"; do
+    for b in "$here"/target/*-musl/release/vnet "$here"/target/*/release/vnet "$here/target/release/vnet"; do
       [ -x "$b" ] && { binary=$b; break; }
     done
   fi

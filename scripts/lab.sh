@@ -54,7 +54,7 @@ vnet_bin() {
   if command -v cargo >/dev/null; then
     bin=$("$here/scripts/build.sh")
   else
-    for b in "$here"/target/*/release/vnet "$here/target/release/vnet"; do
+    for b in "$here"/target/*-musl/release/vnet "$here"/target/*/release/vnet "$here/target/release/vnet"; do
       [ -x "$b" ] && { bin=$b; break; }
     done
   fi

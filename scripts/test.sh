@@ -7,3 +7,7 @@ cd "$(dirname "$0")/.."
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --all-targets "$@"
+# The black-box tests once more, against the build scripts/install.sh ships (static, musl,
+# release): it is what users run. Its own target dir keeps the two test builds apart.
+shipped=$(scripts/build.sh)
+VNET_TEST_BIN="$shipped" CARGO_TARGET_DIR=target/shipped-tests cargo test --test '*' "$@"

@@ -4,6 +4,7 @@
 //! `ipam` (addresses), `plan` (kernel changes as values) and `net` (netlink).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod arena;
 pub mod cli;
 pub mod cluster;
 pub mod cni;
