@@ -64,6 +64,15 @@ fn add_gives_eth0_address_default_route_and_gateway_on_bridge() {
     assert_eq!(content, b"c1\r\neth0");
     let fwd = node.ns.exec(&["cat", "/proc/sys/net/ipv4/ip_forward"]);
     assert_eq!(String::from_utf8_lossy(&fwd.stdout).trim(), "1");
+    // Set through netlink (IFLA_INET_CONF), read back through /proc/sys.
+    let notify = pod.exec(&["cat", "/proc/sys/net/ipv4/conf/eth0/arp_notify"]);
+    assert_eq!(String::from_utf8_lossy(&notify.stdout).trim(), "1");
+    let other = pod.exec(&["cat", "/proc/sys/net/ipv4/conf/eth0/arp_ignore"]);
+    assert_eq!(
+        String::from_utf8_lossy(&other.stdout).trim(),
+        "0",
+        "only arp_notify set"
+    );
 }
 
 #[test]

@@ -21,16 +21,22 @@ fn q(p: &Path) -> String {
 /// The store lines of an ADD: lock, one exclusive file per range set, the round-robin hint.
 pub fn add_lines(p: &AddPreview, id: &str, ifname: &str) -> Vec<Line> {
     let dir = &p.dir;
-    let mut out = vec![
-        Line::new(
-            format!("mkdir -p {}", q(dir)),
-            "one directory per network holds its reservations",
-        ),
-        Line::new(
-            format!("exec 9>>{} && flock 9", q(&dir.join("lock"))),
-            "one allocation at a time on this node (the same lock as host-local)",
-        ),
-    ];
+    let tmp = q(&dir.join(".vnet-tmp.$$"));
+    let write_tmp = format!("printf '{id}\\r\\n{ifname}' > {tmp}");
+    let mut out = vec![Line::new(
+        format!("mkdir -p {}", q(dir)),
+        "one directory per network holds its reservations",
+    )];
+    if !p.allocations.is_empty() {
+        out.push(Line::new(
+            write_tmp.clone(),
+            "the owner is written aside and synced to disk before the lock, so parallel ADDs do not queue behind the disk (vnet uses an unnamed O_TMPFILE file: a crash leaves nothing)",
+        ));
+    }
+    out.push(Line::new(
+        format!("exec 9>>{} && flock 9", q(&dir.join("lock"))),
+        "one allocation at a time on this node (the same lock as host-local)",
+    ));
     for (set, alloc) in p.allocations.iter().enumerate() {
         let ip = alloc.address.addr();
         let hint = match p.last_before.get(set).copied().flatten() {
@@ -42,13 +48,15 @@ pub fn add_lines(p: &AddPreview, id: &str, ifname: &str) -> Vec<Line> {
             ),
         };
         out.push(Line::note(hint));
-        let tmp = q(&dir.join(".vnet-tmp.$$"));
+        // The first set's file was written before the lock; each further one under it.
+        let write = if set == 0 {
+            String::new()
+        } else {
+            format!("{write_tmp} && ")
+        };
         out.push(Line::new(
-            format!(
-                "printf '{id}\\r\\n{ifname}' > {tmp} && ln {tmp} {} && rm {tmp}",
-                q(&dir.join(ip.to_string()))
-            ),
-            "written aside, then linked to its name: ln fails if the address is taken, so the reservation appears whole or not at all, and never twice",
+            format!("{write}ln {tmp} {} && rm {tmp}", q(&dir.join(ip.to_string()))),
+            "linked to its name: ln fails if the address is taken, so the reservation appears whole or not at all, and never twice",
         ));
         out.push(Line::new(
             format!(

@@ -4,7 +4,7 @@ use super::{allocate, exhausted_sets, find, gc, release, IpamError};
 use serde_json::json;
 use std::fs;
 use std::net::IpAddr;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 fn ip(s: &str) -> IpAddr {
@@ -53,6 +53,10 @@ fn on_disk_layout_matches_the_reference() {
         b"2001:db8:1::2"
     );
     assert_eq!(mode(&dir.join("10.1.2.2")), 0o600);
+    // Each reservation is a file of its own (the temp file is never linked twice).
+    assert_eq!(fs::metadata(dir.join("10.1.2.2")).unwrap().nlink(), 1);
+    assert_eq!(fs::metadata(dir.join("2001:db8:1::2")).unwrap().nlink(), 1);
+    assert!(!names(&dir).iter().any(|n| n.starts_with(".vnet-tmp")));
     assert_eq!(mode(&dir.join("last_reserved_ip.0")), 0o600);
     assert_eq!(mode(&dir.join("lock")) & 0o700, 0o700);
     assert_eq!(mode(&dir) & 0o700, 0o700);
@@ -279,4 +283,30 @@ fn concurrent_allocations_never_collide() {
     all.sort();
     all.dedup();
     assert_eq!(all.len(), 80);
+}
+
+#[test]
+fn without_o_tmpfile_a_named_temp_file_is_written_linked_and_removed() {
+    super::disk::NO_TMPFILE.with(|off| off.set(true));
+    let tmp = TempDir::new("named");
+    let c = conf(
+        tmp.path(),
+        json!([[{"subnet": "10.1.3.0/24"}], [{"subnet": "2001:db8:3::/64"}]]),
+    );
+    let got = allocate(&c, "mynet", "ctr", "eth1").unwrap();
+    super::disk::NO_TMPFILE.with(|off| off.set(false));
+    let dir = tmp.path().join("mynet");
+    for a in &got {
+        let path = dir.join(a.address.addr().to_string());
+        assert_eq!(fs::read(&path).unwrap(), b"ctr\r\neth1");
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(fs::metadata(&path).unwrap().nlink(), 1);
+    }
+    assert!(
+        !names(&dir).iter().any(|n| n.starts_with(".vnet-tmp")),
+        "{:?}",
+        names(&dir)
+    );
+    let freed = release(tmp.path(), "mynet", "ctr", "eth1").unwrap();
+    assert_eq!(freed.len(), 2);
 }

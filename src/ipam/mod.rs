@@ -99,7 +99,7 @@ pub fn allocate(
     ifname: &str,
 ) -> Result<Vec<Allocation>, IpamError> {
     check_names(network, id, ifname)?;
-    let mut store = DiskStore::open(&conf.data_dir, network)?;
+    let mut store = DiskStore::open_to_reserve(&conf.data_dir, network, id, ifname)?;
     allocator::allocate_all(&mut store, &conf.range_sets, &conf.requested, id, ifname)
 }
 
