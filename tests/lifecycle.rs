@@ -55,6 +55,13 @@ fn add_gives_eth0_address_default_route_and_gateway_on_bridge() {
     let veth = res["interfaces"][1]["name"].as_str().unwrap();
     let host = node.ns.link(veth).unwrap();
     assert_eq!(host["master"], "v-net-0");
+    // Both ends made with one queue each (not one per CPU cut down to one afterwards).
+    for end in [&host, &eth0] {
+        assert_eq!(
+            (&end["num_tx_queues"], &end["num_rx_queues"]),
+            (&json!(1), &json!(1))
+        );
+    }
     assert!(
         !node.ns.links().contains(&"eth0".to_string()),
         "eth0 never on the node"

@@ -2,7 +2,7 @@
 
 use std::os::fd::AsRawFd;
 
-use netlink_packet_route::link::{InfoData, InfoVeth};
+use netlink_packet_route::link::{InfoData, InfoVeth, LinkAttribute};
 use rtnetlink::{LinkUnspec, LinkVeth};
 
 use super::{NetError, Node, Ns};
@@ -19,8 +19,19 @@ impl Node {
         peer_mac: Option<[u8; 6]>,
     ) -> Result<(), NetError> {
         let pod = self.side(Ns::Pod)?;
-        let mut peer_msg = LinkUnspec::new_with_name(peer).setns_by_fd(pod.ns.as_raw_fd());
-        let mut host_msg = LinkVeth::new(host, peer);
+        // One TX and one RX queue for each end, asked for explicitly. Without them the
+        // kernel allocates a queue per possible CPU and then cuts the real number to one
+        // (`veth_init_queues`), and each cut waits for an expedited RCU grace period
+        // while holding the RTNL lock: two per ADD, which every other link change on the
+        // machine (parallel ADDs included) queued behind. One queue each is also what
+        // the default ends up with.
+        let mut peer_msg = LinkUnspec::new_with_name(peer)
+            .setns_by_fd(pod.ns.as_raw_fd())
+            .append_extra_attribute(LinkAttribute::NumTxQueues(1))
+            .append_extra_attribute(LinkAttribute::NumRxQueues(1));
+        let mut host_msg = LinkVeth::new(host, peer)
+            .append_extra_attribute(LinkAttribute::NumTxQueues(1))
+            .append_extra_attribute(LinkAttribute::NumRxQueues(1));
         if let Some(mtu) = mtu {
             peer_msg = peer_msg.mtu(mtu);
             host_msg = host_msg.mtu(mtu);
