@@ -218,21 +218,23 @@ impl DiskStore {
 
     /// The temp file holding `content`, written and synced; reused across the candidates
     /// one allocation tries. Normally made before the lock ([`Self::open_to_reserve`]);
-    /// here, under the lock, only for another content or where `O_TMPFILE` is missing.
-    fn prepare_tmp(&mut self, content: &str) -> Result<(), IpamError> {
-        if self.tmp.as_ref().is_some_and(|t| t.content == content) {
-            return Ok(());
-        }
-        self.drop_tmp();
-        let file = match unnamed_tmp(&self.dir, content)? {
-            Some(file) => TmpFile::Unnamed(file),
-            None => TmpFile::Named(self.named_tmp(content)?),
+    /// here, under the lock, for a further range set or where `O_TMPFILE` is missing.
+    fn prepare_tmp(&mut self, content: &str) -> Result<&TmpFile, IpamError> {
+        let tmp = match self.tmp.take() {
+            Some(t) if t.content == content => t,
+            stale => {
+                self.discard(stale);
+                let file = match unnamed_tmp(&self.dir, content)? {
+                    Some(file) => TmpFile::Unnamed(file),
+                    None => TmpFile::Named(self.named_tmp(content)?),
+                };
+                Tmp {
+                    file,
+                    content: content.to_string(),
+                }
+            }
         };
-        self.tmp = Some(Tmp {
-            file,
-            content: content.to_string(),
-        });
-        Ok(())
+        Ok(&self.tmp.insert(tmp).file)
     }
 
     /// `.vnet-tmp.<pid>`, written and synced: a change to the directory, so under the lock.
@@ -262,40 +264,16 @@ impl DiskStore {
         Ok(path)
     }
 
-    /// Gives the temp file the address's name; `false` if that name exists.
-    fn link_tmp(&mut self, path: &Path) -> Result<bool, IpamError> {
-        let Some(tmp) = &self.tmp else {
-            return Err(IpamError::io(
-                "create reservation",
-                path,
-                ErrorKind::NotFound.into(),
-            ));
-        };
-        let linked = match &tmp.file {
-            TmpFile::Named(p) => std::fs::hard_link(p, path),
-            // linkat(AT_EMPTY_PATH) would need CAP_DAC_READ_SEARCH (not held by a plugin
-            // in a user namespace); following the /proc/self/fd link needs nothing.
-            TmpFile::Unnamed(f) => linkat(
-                AT_FDCWD,
-                format!("/proc/self/fd/{}", f.as_raw_fd()).as_str(),
-                AT_FDCWD,
-                path,
-                AtFlags::AT_SYMLINK_FOLLOW,
-            )
-            .map_err(std::io::Error::from),
-        };
-        match linked {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(IpamError::io("create reservation", path, e)),
-        }
+    fn drop_tmp(&mut self) {
+        let tmp = self.tmp.take();
+        self.discard(tmp);
     }
 
-    fn drop_tmp(&mut self) {
+    fn discard(&mut self, tmp: Option<Tmp>) {
         if let Some(Tmp {
             file: TmpFile::Named(path),
             ..
-        }) = self.tmp.take()
+        }) = tmp
         {
             if std::fs::remove_file(&path).is_err() {
                 // Still there: keep the index untrusted so the next rebuild removes it.
@@ -325,6 +303,28 @@ impl DiskStore {
 impl Drop for DiskStore {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// Gives the temp file the address's name; `false` if that name exists.
+fn link(tmp: &TmpFile, path: &Path) -> Result<bool, IpamError> {
+    let linked = match tmp {
+        TmpFile::Named(p) => std::fs::hard_link(p, path),
+        // linkat(AT_EMPTY_PATH) would need CAP_DAC_READ_SEARCH (not held by a plugin in a
+        // user namespace); following the /proc/self/fd link needs nothing.
+        TmpFile::Unnamed(f) => linkat(
+            AT_FDCWD,
+            format!("/proc/self/fd/{}", f.as_raw_fd()).as_str(),
+            AT_FDCWD,
+            path,
+            AtFlags::AT_SYMLINK_FOLLOW,
+        )
+        .map_err(std::io::Error::from),
+    };
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(IpamError::io("create reservation", path, e)),
     }
 }
 
@@ -414,11 +414,11 @@ impl Store for DiskStore {
         ifname: &str,
         set: usize,
     ) -> Result<bool, IpamError> {
-        self.prepare_tmp(&content(id, ifname))?;
         let path = self.ip_path(ip);
         self.begin_change();
+        let tmp = self.prepare_tmp(&content(id, ifname))?;
         // The link is the reservation; an existing entry of any kind blocks it.
-        if !self.link_tmp(&path)? {
+        if !link(tmp, &path)? {
             return Ok(false);
         }
         crash::point("linked");

@@ -83,7 +83,7 @@ fn inet_devconf<'k>(key: &'k str, value: &str) -> Option<(&'k str, InetDevConf)>
     let rest = key.strip_prefix("net/ipv4/conf/")?;
     let (dev, name) = rest.split_once('/')?;
     let v: i32 = value.trim().parse().ok().filter(|v| *v != 0)?;
-    if matches!(dev, "all" | "default") || dev.contains('/') {
+    if matches!(dev, "all" | "default") {
         return None;
     }
     let mut conf = InetDevConf::default();
