@@ -27,15 +27,63 @@ impl Command {
         })
     }
 
-    /// Variables the spec (1.x, "Parameters") makes mandatory for this command.
-    fn required(self) -> &'static [&'static str] {
+    /// The variables this command reads, per the spec's table (1.x, "Parameters"):
+    /// required ones must be set and valid; optional ones are validated when set.
+    /// Anything else in the environment is not read at all, whatever it holds: libcni
+    /// probes every plugin of a conflist with `CNI_COMMAND=VERSION` and the placeholder
+    /// `dummy` in all the other variables, and a plugin that judged those for VERSION
+    /// would make the whole network unusable.
+    fn reads(self) -> &'static [(Var, Need)] {
+        use Need::*;
+        use Var::*;
         match self {
-            Command::Add | Command::Check => &["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"],
-            Command::Del => &["CNI_CONTAINERID", "CNI_IFNAME"],
-            Command::Gc => &["CNI_PATH"],
-            Command::Version | Command::Status => &[],
+            Command::Add | Command::Check => &[
+                (ContainerId, Required),
+                (Netns, Required),
+                (Ifname, Required),
+                (Args, Optional),
+                (Path, Optional),
+            ],
+            Command::Del => &[
+                (ContainerId, Required),
+                (Ifname, Required),
+                (Netns, Optional),
+                (Args, Optional),
+                (Path, Optional),
+            ],
+            Command::Gc => &[(Path, Required)],
+            Command::Status => &[(Path, Optional)],
+            Command::Version => &[],
         }
     }
+}
+
+/// The `CNI_*` variables besides `CNI_COMMAND`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Var {
+    ContainerId,
+    Netns,
+    Ifname,
+    Args,
+    Path,
+}
+
+impl Var {
+    fn name(self) -> &'static str {
+        match self {
+            Var::ContainerId => "CNI_CONTAINERID",
+            Var::Netns => "CNI_NETNS",
+            Var::Ifname => "CNI_IFNAME",
+            Var::Args => "CNI_ARGS",
+            Var::Path => "CNI_PATH",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Required,
+    Optional,
 }
 
 /// Longest container ID accepted. The spec sets no limit, but IDs end up in file contents
@@ -62,11 +110,11 @@ impl Env {
         let command = Command::parse(&raw).ok_or_else(|| {
             CniError::new(code::INVALID_ENV, format!("unknown CNI_COMMAND: {raw:?}"))
         })?;
-        let missing: Vec<&str> = command
-            .required()
+        let reads = command.reads();
+        let missing: Vec<&str> = reads
             .iter()
-            .copied()
-            .filter(|k| var(k).is_none())
+            .filter(|(v, need)| *need == Need::Required && var(v.name()).is_none())
+            .map(|(v, _)| v.name())
             .collect();
         if !missing.is_empty() {
             return Err(CniError::new(
@@ -74,13 +122,23 @@ impl Env {
                 format!("required env variables [{}] missing", missing.join(",")),
             ));
         }
-        let container_id = var("CNI_CONTAINERID").unwrap_or_default();
-        let ifname = var("CNI_IFNAME").unwrap_or_default();
-        if command.required().contains(&"CNI_CONTAINERID") {
+        // Only what this command reads; the rest stays unread (see `Command::reads`).
+        let read = |want: Var| -> Option<String> {
+            reads
+                .iter()
+                .any(|(v, _)| *v == want)
+                .then(|| var(want.name()))
+                .flatten()
+        };
+        let container_id = read(Var::ContainerId).unwrap_or_default();
+        if reads.contains(&(Var::ContainerId, Need::Required)) {
             validate_container_id(&container_id)?;
+        }
+        let ifname = read(Var::Ifname).unwrap_or_default();
+        if reads.contains(&(Var::Ifname, Need::Required)) {
             validate_ifname(&ifname)?;
         }
-        let netns = var("CNI_NETNS").map(PathBuf::from);
+        let netns = read(Var::Netns).map(PathBuf::from);
         if let Some(p) = &netns {
             if !p.is_absolute() {
                 return Err(CniError::new(
@@ -92,7 +150,7 @@ impl Env {
                 ));
             }
         }
-        let path = var("CNI_PATH")
+        let path = read(Var::Path)
             .map(|p| {
                 p.split(':')
                     .filter(|s| !s.is_empty())
@@ -105,7 +163,7 @@ impl Env {
             container_id,
             netns,
             ifname,
-            args: var("CNI_ARGS").unwrap_or_default(),
+            args: read(Var::Args).unwrap_or_default(),
             path,
         })
     }
@@ -244,5 +302,85 @@ mod tests {
         let mut v = ADD.to_vec();
         v[2] = ("CNI_NETNS", "run/netns/p1");
         assert_eq!(env(&v).unwrap_err().code, code::INVALID_ENV);
+    }
+
+    /// What libcni sends when it validates a conflist: VERSION with `dummy` everywhere.
+    const LIBCNI_PROBE: &[(&str, &str)] = &[
+        ("CNI_COMMAND", "VERSION"),
+        ("CNI_CONTAINERID", "dummy"),
+        ("CNI_NETNS", "dummy"),
+        ("CNI_IFNAME", "dummy"),
+        ("CNI_PATH", "dummy"),
+    ];
+
+    #[test]
+    fn version_reads_only_the_command() {
+        let e = env(LIBCNI_PROBE).unwrap();
+        assert_eq!(e.command, Command::Version);
+        assert_eq!((e.netns, e.path.len()), (None, 0));
+        assert_eq!((e.container_id.as_str(), e.ifname.as_str()), ("", ""));
+        // Worse than placeholders: nothing but CNI_COMMAND is judged.
+        let e = env(&[
+            ("CNI_COMMAND", "VERSION"),
+            ("CNI_CONTAINERID", "../../etc"),
+            ("CNI_NETNS", "relative"),
+            ("CNI_IFNAME", "a/b:c d e f g h i j"),
+            ("CNI_ARGS", "not;key;value"),
+        ]);
+        assert!(e.is_ok(), "{e:?}");
+        assert!(env(&[("CNI_COMMAND", "VERSION")]).is_ok());
+    }
+
+    #[test]
+    fn gc_and_status_ignore_the_attachment_variables() {
+        for cmd in ["GC", "STATUS"] {
+            let mut v = LIBCNI_PROBE.to_vec();
+            v[0] = ("CNI_COMMAND", cmd);
+            v.push(("CNI_ARGS", "garbage"));
+            let e = env(&v).unwrap();
+            assert_eq!(e.netns, None, "{cmd}");
+            assert_eq!(e.args, "", "{cmd}");
+            assert_eq!(e.path, vec![PathBuf::from("dummy")], "{cmd}");
+        }
+        // GC needs CNI_PATH, STATUS does not.
+        assert!(env(&[("CNI_COMMAND", "STATUS")]).is_ok());
+        let e = env(&[("CNI_COMMAND", "GC")]).unwrap_err();
+        assert_eq!(e.msg, "required env variables [CNI_PATH] missing");
+    }
+
+    #[test]
+    fn add_and_check_judge_the_placeholders() {
+        for cmd in ["ADD", "CHECK"] {
+            let mut v = LIBCNI_PROBE.to_vec();
+            v[0] = ("CNI_COMMAND", cmd);
+            let e = env(&v).unwrap_err();
+            assert_eq!(e.code, code::INVALID_ENV, "{cmd}");
+            assert!(e.msg.contains("CNI_NETNS"), "{cmd}: {}", e.msg);
+            let e = env(&[("CNI_COMMAND", cmd)]).unwrap_err();
+            assert_eq!(
+                e.msg,
+                "required env variables [CNI_CONTAINERID,CNI_NETNS,CNI_IFNAME] missing"
+            );
+        }
+    }
+
+    #[test]
+    fn del_judges_netns_only_when_set() {
+        let mut v = LIBCNI_PROBE.to_vec();
+        v[0] = ("CNI_COMMAND", "DEL");
+        assert!(env(&v).unwrap_err().msg.contains("CNI_NETNS"));
+        v[2] = ("CNI_NETNS", "");
+        let e = env(&v).unwrap();
+        assert_eq!(
+            (e.container_id.as_str(), e.ifname.as_str()),
+            ("dummy", "dummy")
+        );
+        let e = env(&[("CNI_COMMAND", "DEL"), ("CNI_NETNS", "/run/netns/x")]).unwrap_err();
+        assert_eq!(
+            e.msg,
+            "required env variables [CNI_CONTAINERID,CNI_IFNAME] missing"
+        );
+        v[1] = ("CNI_CONTAINERID", "-bad");
+        assert!(env(&v).unwrap_err().msg.contains("CNI_CONTAINERID"));
     }
 }
