@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cluster;
 pub mod cni;
 pub mod explain;
+pub mod files;
 pub mod ipam;
 pub mod net;
 pub mod plan;

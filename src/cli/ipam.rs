@@ -231,7 +231,9 @@ pub fn table(rows: &[Vec<String>]) -> String {
         let line: Vec<String> = r
             .iter()
             .enumerate()
-            .map(|(c, s)| format!("{s:<w$}", w = width[c]))
+            // Padded by hand: `format!`'s width is a u16, and an owner read from disk
+            // can be longer than that (it aborted the process).
+            .map(|(c, s)| format!("{s}{}", " ".repeat(width[c] - s.chars().count())))
             .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
@@ -242,6 +244,14 @@ pub fn table(rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cell_wider_than_u16_does_not_abort() {
+        let long = "x".repeat(70_000);
+        let t = table(&[vec![long.clone(), "b".into()], vec!["a".into(), "c".into()]]);
+        assert!(t.starts_with(&format!("{long}  b\n")));
+        assert!(t.ends_with(&format!("a{}  c\n", " ".repeat(69_999))));
+    }
 
     #[test]
     fn durations_and_ages() {

@@ -87,8 +87,9 @@ impl ClusterConf {
 }
 
 fn read_json(path: &Path) -> Result<Value, ClusterError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ClusterError::io(path, e))?;
-    serde_json::from_str(&text)
+    let text = crate::files::read_path(path, crate::files::cap::NODES)
+        .map_err(|e| ClusterError::io(path, e))?;
+    serde_json::from_slice(&text)
         .map_err(|e| ClusterError::invalid(format!("{}: not JSON: {e}", path.display())))
 }
 

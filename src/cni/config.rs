@@ -163,7 +163,12 @@ impl NetConf {
             .ok_or_else(|| CniError::new(code::INVALID_CONFIG, "missing plugin \"type\""))?
             .to_string();
         refuse_unsupported(o)?;
-        let bridge = json::opt_str(o, "bridge")?.unwrap_or("cni0").to_string();
+        // An empty name means the default, as in the reference.
+        let bridge = match json::opt_str(o, "bridge")? {
+            None | Some("") => "cni0",
+            Some(b) => b,
+        }
+        .to_string();
         super::env::validate_ifname(&bridge).map_err(|e| {
             CniError::new(
                 code::INVALID_CONFIG,
@@ -301,6 +306,12 @@ fn parse_ipam_type(o: &Obj) -> Result<Option<String>, CniError> {
         Some(t) if t.contains('/') || t == "." || t == ".." => Err(CniError::new(
             code::INVALID_CONFIG,
             format!("ipam \"type\" {t:?} must be a plugin name, not a path"),
+        )),
+        // vnet would run itself, which would run itself again: the built-in host-local
+        // is what a vnet network wants (delegate.rs also refuses vnet under other names).
+        Some("vnet") => Err(CniError::new(
+            code::INVALID_CONFIG,
+            "ipam \"type\" \"vnet\" would delegate to vnet itself; use \"host-local\" (built in)",
         )),
         Some(t) => Ok(Some(t.to_string())),
     }

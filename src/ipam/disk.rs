@@ -9,20 +9,23 @@
 //! The temp file is unnamed (`O_TMPFILE`) where the filesystem allows it, and for an ADD
 //! it is written and synced before the lock is taken (see [`DiskStore::open_to_reserve`]).
 use super::crash;
+use super::dir::Dir;
 use super::index::{attachment_key, legacy_key, owner_key, Index};
-use super::scan::{self, LAST_RESERVED_PREFIX, TMP_PREFIX};
+use super::scan::{self, read_hint, LAST_RESERVED_PREFIX, TMP_PREFIX};
 use super::stamp;
 use super::store::{owned_by, Owner, Store};
 use super::IpamError;
+use crate::files::{self, cap, Open};
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, Flock, FlockArg, AT_FDCWD};
+use nix::fcntl::{openat, AtFlags, Flock, FlockArg, OFlag, AT_FDCWD};
 use nix::sys::signal::kill;
+use nix::sys::stat::Mode;
 use nix::unistd::{linkat, Pid};
-use std::fs::{DirBuilder, File, OpenOptions};
+use std::fs::{DirBuilder, File};
 use std::io::{ErrorKind, Write};
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 /// A reservation's content, written and synced, waiting to be linked to an address name.
@@ -38,14 +41,13 @@ enum TmpFile {
     Unnamed(File),
     /// `.vnet-tmp.<pid>` in the directory, where the filesystem has no `O_TMPFILE`; only
     /// made under the lock.
-    Named(PathBuf),
+    Named(String),
 }
 
 /// One network's directory, locked for as long as the value lives. Dropping it seals the
 /// index for the changes made, then unlocks.
 pub(crate) struct DiskStore {
-    dir: PathBuf,
-    dir_file: File,
+    dir: Dir,
     boot: u64,
     /// `None` when it could not be read or written: lookups fall back to scanning, and the
     /// index is left untrusted on disk so the next operation rebuilds it.
@@ -56,17 +58,18 @@ pub(crate) struct DiskStore {
     _lock: Flock<File>,
 }
 
-/// The lock file, opened without creating it; `None` if it does not exist.
-pub(crate) fn open_lock(dir: &Path, create: bool) -> Result<Option<Flock<File>>, IpamError> {
+/// The lock file, opened without creating it; `None` if it does not exist. Something
+/// else than a regular file under that name (a FIFO would block the open, a symlink
+/// would be followed) is an error: every ADD of the network would otherwise hang on it.
+pub(crate) fn open_lock(dir: &Dir, create: bool) -> Result<Option<Flock<File>>, IpamError> {
     let path = dir.join("lock");
-    // Read-only with O_CREAT, like the reference; std refuses create(true) without write.
-    let flags = if create { libc::O_CREAT } else { 0 };
-    let file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(flags)
-        .mode(0o750)
-        .open(&path)
-    {
+    // Read-only with O_CREAT, like the reference.
+    let how = if create {
+        Open::ReadCreate(0o750)
+    } else {
+        Open::Read
+    };
+    let file = match dir.open_file("lock", how) {
         Ok(f) => f,
         Err(e) if !create && e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(IpamError::io("open lock file", &path, e)),
@@ -101,12 +104,13 @@ impl DiskStore {
         network: &str,
         content: Option<&str>,
     ) -> Result<DiskStore, IpamError> {
-        let dir = data_dir.join(network);
+        let path = data_dir.join(network);
         DirBuilder::new()
             .recursive(true)
             .mode(0o755)
-            .create(&dir)
-            .map_err(|e| IpamError::io("create directory", &dir, e))?;
+            .create(&path)
+            .map_err(|e| IpamError::io("create directory", &path, e))?;
+        let dir = Dir::open(&path).map_err(|e| IpamError::io("open", &path, e))?;
         let tmp = match content {
             Some(c) => unnamed_tmp(&dir, c)?.map(|file| Tmp {
                 file: TmpFile::Unnamed(file),
@@ -115,11 +119,9 @@ impl DiskStore {
             None => None,
         };
         let lock = open_lock(&dir, true)?
-            .ok_or_else(|| IpamError::io("lock", &dir, ErrorKind::NotFound.into()))?;
-        let dir_file = File::open(&dir).map_err(|e| IpamError::io("open", &dir, e))?;
+            .ok_or_else(|| IpamError::io("lock", &path, ErrorKind::NotFound.into()))?;
         let mut store = DiskStore {
             dir,
-            dir_file,
             boot: stamp::boot_id(),
             index: None,
             tmp,
@@ -131,7 +133,7 @@ impl DiskStore {
     }
 
     fn load_or_rebuild(&mut self) -> Option<Index> {
-        let now = stamp::of(&self.dir_file, self.boot).ok()?;
+        let now = stamp::of(&self.dir.fd, self.boot).ok()?;
         Index::load(&self.dir, &now, true).or_else(|| self.rebuild().ok())
     }
 
@@ -147,22 +149,34 @@ impl DiskStore {
             .filter_map(|f| owner_key(&f.owner()).map(|k| (k, f.ip)))
             .collect();
         let mut index = Index::build(&self.dir, &entries)
-            .map_err(|e| IpamError::io("write index in", &self.dir, e))?;
+            .map_err(|e| IpamError::io("write index in", &self.dir.path, e))?;
         crash::point("rebuild-written");
-        if let Ok(Some(now)) = stamp::touch(&self.dir_file, self.boot) {
+        if let Ok(Some(now)) = stamp::touch(&self.dir.fd, self.boot) {
             index
                 .seal(&now)
-                .map_err(|e| IpamError::io("write index in", &self.dir, e))?;
+                .map_err(|e| IpamError::io("write index in", &self.dir.path, e))?;
         }
         Ok(index)
     }
 
-    pub(crate) fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Dir {
         &self.dir
     }
 
     fn ip_path(&self, ip: IpAddr) -> PathBuf {
-        self.dir.join(ip.to_string())
+        self.dir.join(&ip.to_string())
+    }
+
+    /// The owner written in `ip`'s file. `None` when there is no such file or it is not a
+    /// reservation (a symlink, a FIFO, too large: no one owns it, and it still blocks
+    /// its address); an error when it could not be read, which must never pass for "not
+    /// this container's": DEL would then answer success and keep the address.
+    fn owner_of(&self, ip: IpAddr) -> Result<Option<Owner>, IpamError> {
+        match self.dir.read(&ip.to_string(), cap::RESERVATION) {
+            Ok(c) => Ok(Some(Owner::parse(&c))),
+            Err(e) if e.kind() == ErrorKind::NotFound || files::is_refused(&e) => Ok(None),
+            Err(e) => Err(IpamError::io("read", self.ip_path(ip), e)),
+        }
     }
 
     /// Called before any change to the directory or the index.
@@ -189,11 +203,22 @@ impl DiskStore {
 
     /// Addresses indexed under `key` whose file really has an owner matching `pred`;
     /// `None` without a usable index.
-    fn indexed(&self, key: u64, pred: impl Fn(&Owner) -> bool) -> Option<Vec<IpAddr>> {
-        let mut ips = self.index.as_ref()?.lookup(key).ok()?;
-        ips.retain(|ip| std::fs::read(self.ip_path(*ip)).is_ok_and(|c| pred(&Owner::parse(&c))));
+    fn indexed(
+        &self,
+        key: u64,
+        pred: impl Fn(&Owner) -> bool,
+    ) -> Result<Option<Vec<IpAddr>>, IpamError> {
+        let Some(Ok(candidates)) = self.index.as_ref().map(|i| i.lookup(key)) else {
+            return Ok(None);
+        };
+        let mut ips = Vec::new();
+        for ip in candidates {
+            if self.owner_of(ip)?.is_some_and(|o| pred(&o)) {
+                ips.push(ip);
+            }
+        }
         ips.sort();
-        Some(ips)
+        Ok(Some(ips))
     }
 
     /// Overwritten in place, then cut to length: ext4 flushes a file that was truncated to
@@ -201,14 +226,11 @@ impl DiskStore {
     /// synchronous-looking write. A crash in between leaves at worst a wrong or unreadable
     /// hint, and both plugins then just start the round robin elsewhere.
     fn write_last_reserved(&self, ip: IpAddr, set: usize) -> Result<(), IpamError> {
-        let path = self.dir.join(format!("{LAST_RESERVED_PREFIX}{set}"));
+        let name = format!("{LAST_RESERVED_PREFIX}{set}");
+        let path = self.dir.join(&name);
         let text = ip.to_string();
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
+        self.dir
+            .open_file(&name, Open::WriteCreate(0o600))
             .and_then(|mut f| {
                 f.write_all(text.as_bytes())?;
                 f.set_len(text.len() as u64)
@@ -219,7 +241,7 @@ impl DiskStore {
     /// The temp file holding `content`, written and synced; reused across the candidates
     /// one allocation tries. Normally made before the lock ([`Self::open_to_reserve`]);
     /// here, under the lock, for a further range set or where `O_TMPFILE` is missing.
-    fn prepare_tmp(&mut self, content: &str) -> Result<&TmpFile, IpamError> {
+    fn prepare_tmp(&mut self, content: &str) -> Result<Tmp, IpamError> {
         let tmp = match self.tmp.take() {
             Some(t) if t.content == content => t,
             stale => {
@@ -234,34 +256,28 @@ impl DiskStore {
                 }
             }
         };
-        Ok(&self.tmp.insert(tmp).file)
+        Ok(tmp)
     }
 
     /// `.vnet-tmp.<pid>`, written and synced: a change to the directory, so under the lock.
-    fn named_tmp(&mut self, content: &str) -> Result<PathBuf, IpamError> {
+    fn named_tmp(&mut self, content: &str) -> Result<String, IpamError> {
         self.begin_change();
-        let path = self.dir.join(format!("{TMP_PREFIX}{}", std::process::id()));
-        let open = || {
-            OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-        };
+        let name = format!("{TMP_PREFIX}{}", std::process::id());
+        let open = || self.dir.open_file(&name, Open::CreateNew(0o600));
         // Left by an earlier process that had our PID and died holding the lock.
         let file = match open() {
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                let _ = std::fs::remove_file(&path);
+                let _ = self.dir.unlink(&name);
                 open()
             }
             other => other,
         }
-        .map_err(|e| IpamError::io("create", &path, e))?;
+        .map_err(|e| IpamError::io("create", self.dir.join(&name), e))?;
         if let Err(e) = write_synced(file, content) {
-            let _ = std::fs::remove_file(&path);
-            return Err(IpamError::io("write", &path, e));
+            let _ = self.dir.unlink(&name);
+            return Err(IpamError::io("write", self.dir.join(&name), e));
         }
-        Ok(path)
+        Ok(name)
     }
 
     fn drop_tmp(&mut self) {
@@ -271,11 +287,11 @@ impl DiskStore {
 
     fn discard(&mut self, tmp: Option<Tmp>) {
         if let Some(Tmp {
-            file: TmpFile::Named(path),
+            file: TmpFile::Named(name),
             ..
         }) = tmp
         {
-            if std::fs::remove_file(&path).is_err() {
+            if self.dir.unlink(&name).is_err() {
                 // Still there: keep the index untrusted so the next rebuild removes it.
                 self.index = None;
             }
@@ -294,7 +310,7 @@ impl DiskStore {
         let Some(index) = &mut self.index else {
             return;
         };
-        if let Ok(Some(now)) = stamp::touch(&self.dir_file, self.boot) {
+        if let Ok(Some(now)) = stamp::touch(&self.dir.fd, self.boot) {
             let _ = index.seal(&now);
         }
     }
@@ -306,25 +322,29 @@ impl Drop for DiskStore {
     }
 }
 
-/// Gives the temp file the address's name; `false` if that name exists.
-fn link(tmp: &TmpFile, path: &Path) -> Result<bool, IpamError> {
+/// Gives the temp file the address's name `name` in `dir`; `false` if that name exists.
+fn link(dir: &Dir, tmp: &TmpFile, name: &str) -> Result<bool, IpamError> {
     let linked = match tmp {
-        TmpFile::Named(p) => std::fs::hard_link(p, path),
+        TmpFile::Named(t) => linkat(&dir.fd, t.as_str(), &dir.fd, name, AtFlags::empty()),
         // linkat(AT_EMPTY_PATH) would need CAP_DAC_READ_SEARCH (not held by a plugin in a
-        // user namespace); following the /proc/self/fd link needs nothing.
+        // user namespace); following the /proc/self/fd link needs nothing. The link it
+        // follows is the kernel's own, to our descriptor.
         TmpFile::Unnamed(f) => linkat(
             AT_FDCWD,
             format!("/proc/self/fd/{}", f.as_raw_fd()).as_str(),
-            AT_FDCWD,
-            path,
+            &dir.fd,
+            name,
             AtFlags::AT_SYMLINK_FOLLOW,
-        )
-        .map_err(std::io::Error::from),
+        ),
     };
     match linked {
         Ok(()) => Ok(true),
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(IpamError::io("create reservation", path, e)),
+        Err(Errno::EEXIST) => Ok(false),
+        Err(e) => Err(IpamError::io(
+            "create reservation",
+            dir.join(name),
+            e.into(),
+        )),
     }
 }
 
@@ -335,27 +355,31 @@ fn content(id: &str, ifname: &str) -> String {
 
 /// An unnamed temp file in `dir` holding `content`, written and synced; `None` where the
 /// filesystem (or an old kernel) has no `O_TMPFILE`.
-fn unnamed_tmp(dir: &Path, content: &str) -> Result<Option<File>, IpamError> {
+fn unnamed_tmp(dir: &Dir, content: &str) -> Result<Option<File>, IpamError> {
     #[cfg(test)]
     if NO_TMPFILE.with(|off| off.get()) {
         return Ok(None);
     }
-    let file = match OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_TMPFILE)
-        .mode(0o600)
-        .open(dir)
-    {
-        Ok(f) => f,
+    let file = match openat(
+        &dir.fd,
+        ".",
+        OFlag::O_TMPFILE | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    ) {
+        Ok(fd) => File::from(fd),
         // EISDIR: a kernel older than O_TMPFILE sees only O_DIRECTORY (open(2)).
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR)) => {
-            return Ok(None)
+        Err(Errno::EOPNOTSUPP | Errno::EISDIR) => return Ok(None),
+        Err(e) => {
+            return Err(IpamError::io(
+                "create a temporary file in",
+                &dir.path,
+                e.into(),
+            ))
         }
-        Err(e) => return Err(IpamError::io("create a temporary file in", dir, e)),
     };
     match write_synced(file, content) {
         Ok(file) => Ok(Some(file)),
-        Err(e) => Err(IpamError::io("write a temporary file in", dir, e)),
+        Err(e) => Err(IpamError::io("write a temporary file in", &dir.path, e)),
     }
 }
 
@@ -414,11 +438,13 @@ impl Store for DiskStore {
         ifname: &str,
         set: usize,
     ) -> Result<bool, IpamError> {
-        let path = self.ip_path(ip);
         self.begin_change();
         let tmp = self.prepare_tmp(&content(id, ifname))?;
         // The link is the reservation; an existing entry of any kind blocks it.
-        if !link(tmp, &path)? {
+        let linked = link(&self.dir, &tmp.file, &ip.to_string());
+        // Kept for the next candidate, or removed by `drop_tmp`/`finish`.
+        self.tmp = Some(tmp);
+        if !linked? {
             return Ok(false);
         }
         crash::point("linked");
@@ -436,11 +462,9 @@ impl Store for DiskStore {
 
     fn remove(&mut self, ip: IpAddr) -> Result<bool, IpamError> {
         let path = self.ip_path(ip);
-        let key = std::fs::read(&path)
-            .ok()
-            .and_then(|c| owner_key(&Owner::parse(&c)));
+        let key = self.owner_of(ip)?.and_then(|o| owner_key(&o));
         self.begin_change();
-        match std::fs::remove_file(&path) {
+        match self.dir.unlink(&ip.to_string()) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(IpamError::io("remove reservation", &path, e)),
@@ -453,18 +477,13 @@ impl Store for DiskStore {
     }
 
     fn is_reserved(&self, ip: IpAddr) -> Result<bool, IpamError> {
-        let path = self.ip_path(ip);
-        match std::fs::symlink_metadata(&path) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(IpamError::io("stat", &path, e)),
-        }
+        self.dir
+            .has(&ip.to_string())
+            .map_err(|e| IpamError::io("stat", self.ip_path(ip), e))
     }
 
     fn last_reserved(&self, set: usize) -> Option<IpAddr> {
-        let path = self.dir.join(format!("{LAST_RESERVED_PREFIX}{set}"));
-        let text = std::fs::read_to_string(path).ok()?;
-        text.trim()
+        read_hint(&self.dir, &format!("{LAST_RESERVED_PREFIX}{set}"))
             .parse::<IpAddr>()
             .ok()
             .map(|ip| ip.to_canonical())
@@ -482,14 +501,14 @@ impl Store for DiskStore {
     }
 
     fn held_by(&self, id: &str, ifname: &str) -> Result<Vec<IpAddr>, IpamError> {
-        match self.indexed(attachment_key(id, ifname), |o| o.is(id, ifname)) {
+        match self.indexed(attachment_key(id, ifname), |o| o.is(id, ifname))? {
             Some(ips) => Ok(ips),
             None => Ok(owned_by(self.entries()?, |o| o.is(id, ifname))),
         }
     }
 
     fn held_by_legacy(&self, id: &str) -> Result<Vec<IpAddr>, IpamError> {
-        match self.indexed(legacy_key(id), |o| o.is_legacy(id)) {
+        match self.indexed(legacy_key(id), |o| o.is_legacy(id))? {
             Some(ips) => Ok(ips),
             None => Ok(owned_by(self.entries()?, |o| o.is_legacy(id))),
         }

@@ -14,7 +14,8 @@ pub struct Dns {
 /// Reads `nameserver`, `domain`, `search` and `options` lines; skips blank lines, comments
 /// (`#`, `;`) and lines with fewer than two fields. A later `domain` wins.
 pub fn read_dns(path: &Path) -> Result<Dns, IpamError> {
-    let text = std::fs::read(path).map_err(|e| IpamError::io("read", path, e))?;
+    let text = crate::files::read_path(path, crate::files::cap::RESOLV_CONF)
+        .map_err(|e| IpamError::io("read", path, e))?;
     Ok(parse(&String::from_utf8_lossy(&text)))
 }
 

@@ -9,14 +9,15 @@
 //! sealed with the directory [`Stamp`] it agrees with. Anything else (another program
 //! changed the directory, a crash, a reboot, a torn write) fails the check and the store
 //! rebuilds the index from the directory.
+use super::dir::Dir;
 use super::range::{from_u128, to_u128};
 use super::stamp::{fnv, Stamp};
 use super::store::Owner;
-use std::fs::{File, OpenOptions};
+use crate::files::Open;
+use std::fs::File;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::Path;
+use std::os::unix::fs::FileExt;
 
 /// The index file inside the network directory. The reference host-local reads it on its
 /// directory walks like any file; its content never equals a `<id>\r\n<ifname>`.
@@ -160,12 +161,13 @@ pub(crate) struct Index {
 
 impl Index {
     /// The index, if it is sealed and agrees with the directory's stamp `now`.
-    pub(crate) fn load(dir: &Path, now: &Stamp, writable: bool) -> Option<Index> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(writable)
-            .open(dir.join(INDEX_FILE))
-            .ok()?;
+    pub(crate) fn load(dir: &Dir, now: &Stamp, writable: bool) -> Option<Index> {
+        let how = if writable {
+            Open::ReadWrite
+        } else {
+            Open::Read
+        };
+        let file = dir.open_file(INDEX_FILE, how).ok()?;
         let mut b = [0u8; HEADER as usize];
         file.read_exact_at(&mut b, 0).ok()?;
         let h = decode_header(&b)?;
@@ -186,7 +188,9 @@ impl Index {
     }
 
     /// Writes a new index holding `entries` (key, address), dirty until [`Index::seal`].
-    pub(crate) fn build(dir: &Path, entries: &[(u64, IpAddr)]) -> io::Result<Index> {
+    /// Whatever had the index's name before (an old index, or a symlink or FIFO someone
+    /// put there) is removed first, so the new one is always a fresh regular file.
+    pub(crate) fn build(dir: &Dir, entries: &[(u64, IpAddr)]) -> io::Result<Index> {
         let capacity = capacity_for(entries.len() as u64);
         let mut buf = vec![0u8; (HEADER + capacity * SLOT) as usize];
         let mut count = 0;
@@ -204,13 +208,11 @@ impl Index {
             stamp: Stamp::default(),
         };
         buf[..HEADER as usize].copy_from_slice(&encode_header(&header));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(dir.join(INDEX_FILE))?;
+        match dir.unlink(INDEX_FILE) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let file = dir.open_file(INDEX_FILE, Open::CreateNew(0o600))?;
         file.write_all_at(&buf, 0)?;
         Ok(Index {
             file,
@@ -372,8 +374,8 @@ pub enum IndexState {
 }
 
 /// Compares the index with `entries` (key, address) read from the directory.
-pub(crate) fn audit(dir: &Path, now: &Stamp, entries: &[(u64, IpAddr)]) -> IndexState {
-    if !dir.join(INDEX_FILE).exists() {
+pub(crate) fn audit(dir: &Dir, now: &Stamp, entries: &[(u64, IpAddr)]) -> IndexState {
+    if !dir.has(INDEX_FILE).unwrap_or(true) {
         return IndexState::Absent;
     }
     let Some(index) = Index::load(dir, now, false) else {

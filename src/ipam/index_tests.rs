@@ -1,7 +1,12 @@
 //! The index table against a plain model, and when it may be trusted.
 use super::*;
+use crate::ipam::dir::Dir;
 use crate::ipam::test_util::TempDir;
 use std::collections::{HashMap, HashSet};
+
+fn d(tmp: &TempDir) -> Dir {
+    Dir::open(tmp.path()).unwrap()
+}
 
 fn v4(n: u32) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n))
@@ -34,7 +39,7 @@ fn model_check(index: &Index, model: &HashMap<u64, HashSet<IpAddr>>) {
 #[test]
 fn insert_remove_and_growth_follow_a_model() {
     let tmp = TempDir::new("index-model");
-    let mut index = Index::build(tmp.path(), &[]).unwrap();
+    let mut index = Index::build(&d(&tmp), &[]).unwrap();
     let mut model: HashMap<u64, HashSet<IpAddr>> = HashMap::new();
     // Deterministic pseudo-random operations on hashed keys plus a few keys sharing one
     // home slot, with several addresses per key, enough to grow the table.
@@ -70,47 +75,47 @@ fn insert_remove_and_growth_follow_a_model() {
 fn only_a_sealed_index_with_the_same_stamp_loads() {
     let tmp = TempDir::new("index-seal");
     let entries = [(11, v4(1)), (12, v4(2)), (11, v4(3))];
-    let mut index = Index::build(tmp.path(), &entries).unwrap();
+    let mut index = Index::build(&d(&tmp), &entries).unwrap();
     assert!(
-        Index::load(tmp.path(), &Stamp::default(), true).is_none(),
+        Index::load(&d(&tmp), &Stamp::default(), true).is_none(),
         "dirty after build"
     );
     index.seal(&stamp(100)).unwrap();
-    let loaded = Index::load(tmp.path(), &stamp(100), false).unwrap();
+    let loaded = Index::load(&d(&tmp), &stamp(100), false).unwrap();
     assert_eq!(loaded.lookup(11).unwrap(), [v4(1), v4(3)]);
-    assert!(Index::load(tmp.path(), &stamp(101), false).is_none());
+    assert!(Index::load(&d(&tmp), &stamp(101), false).is_none());
     index.mark_dirty().unwrap();
-    assert!(Index::load(tmp.path(), &stamp(100), false).is_none());
+    assert!(Index::load(&d(&tmp), &stamp(100), false).is_none());
     index.seal(&stamp(102)).unwrap();
-    assert!(Index::load(tmp.path(), &stamp(102), false).is_some());
+    assert!(Index::load(&d(&tmp), &stamp(102), false).is_some());
 }
 
 #[test]
 fn a_damaged_file_is_never_trusted() {
     let tmp = TempDir::new("index-damage");
     let path = tmp.path().join(INDEX_FILE);
-    let mut index = Index::build(tmp.path(), &[(11, v4(1))]).unwrap();
+    let mut index = Index::build(&d(&tmp), &[(11, v4(1))]).unwrap();
     index.seal(&stamp(7)).unwrap();
     let good = std::fs::read(&path).unwrap();
     // A flipped header byte fails the checksum.
     let mut bad = good.clone();
     bad[20] ^= 1;
     std::fs::write(&path, &bad).unwrap();
-    assert!(Index::load(tmp.path(), &stamp(7), false).is_none());
+    assert!(Index::load(&d(&tmp), &stamp(7), false).is_none());
     // A truncated table does not match the capacity in the header.
     std::fs::write(&path, &good[..good.len() - 1]).unwrap();
-    assert!(Index::load(tmp.path(), &stamp(7), false).is_none());
+    assert!(Index::load(&d(&tmp), &stamp(7), false).is_none());
     std::fs::write(&path, b"").unwrap();
-    assert!(Index::load(tmp.path(), &stamp(7), false).is_none());
+    assert!(Index::load(&d(&tmp), &stamp(7), false).is_none());
     std::fs::write(&path, &good).unwrap();
-    assert!(Index::load(tmp.path(), &stamp(7), false).is_some());
+    assert!(Index::load(&d(&tmp), &stamp(7), false).is_some());
 }
 
 #[test]
 fn v6_entries_round_trip() {
     let tmp = TempDir::new("index-v6");
     let ip: IpAddr = "2001:db8::ffff:2".parse().unwrap();
-    let index = Index::build(tmp.path(), &[(9, ip), (9, v4(5))]).unwrap();
+    let index = Index::build(&d(&tmp), &[(9, ip), (9, v4(5))]).unwrap();
     assert_eq!(index.lookup(9).unwrap(), [ip, v4(5)]);
 }
 
@@ -118,18 +123,18 @@ fn v6_entries_round_trip() {
 fn audit_tells_valid_stale_absent_and_mismatch_apart() {
     let tmp = TempDir::new("index-audit");
     let entries = [(11, v4(1)), (12, v4(2))];
-    assert_eq!(audit(tmp.path(), &stamp(1), &entries), IndexState::Absent);
-    let mut index = Index::build(tmp.path(), &entries).unwrap();
-    assert_eq!(audit(tmp.path(), &stamp(1), &entries), IndexState::Stale);
+    assert_eq!(audit(&d(&tmp), &stamp(1), &entries), IndexState::Absent);
+    let mut index = Index::build(&d(&tmp), &entries).unwrap();
+    assert_eq!(audit(&d(&tmp), &stamp(1), &entries), IndexState::Stale);
     index.seal(&stamp(1)).unwrap();
-    assert_eq!(audit(tmp.path(), &stamp(1), &entries), IndexState::Valid);
-    assert_eq!(audit(tmp.path(), &stamp(2), &entries), IndexState::Stale);
+    assert_eq!(audit(&d(&tmp), &stamp(1), &entries), IndexState::Valid);
+    assert_eq!(audit(&d(&tmp), &stamp(2), &entries), IndexState::Stale);
     assert_eq!(
-        audit(tmp.path(), &stamp(1), &entries[..1]),
+        audit(&d(&tmp), &stamp(1), &entries[..1]),
         IndexState::Mismatch
     );
     let other = [(11, v4(1)), (13, v4(2))];
-    assert_eq!(audit(tmp.path(), &stamp(1), &other), IndexState::Mismatch);
+    assert_eq!(audit(&d(&tmp), &stamp(1), &other), IndexState::Mismatch);
 }
 
 #[test]

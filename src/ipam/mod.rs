@@ -14,6 +14,7 @@ mod admin;
 mod allocator;
 mod config;
 mod crash;
+mod dir;
 mod disk;
 mod dns;
 mod error;
@@ -42,7 +43,7 @@ mod interop_tests;
 #[cfg(test)]
 mod mem_store;
 #[cfg(test)]
-mod test_util;
+pub(crate) mod test_util;
 
 pub use admin::{release_address, release_container, sweep, Held, Sweep};
 pub use dns::{read_dns, Dns};

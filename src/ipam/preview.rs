@@ -6,8 +6,11 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use super::allocator;
+use super::dir::Dir;
+use super::scan::{read_hint, reserved_ip, LAST_RESERVED_PREFIX};
 use super::store::{Owner, Store};
 use super::{Allocation, IpamConf, IpamError};
+use crate::files::cap;
 
 /// The store as it is on disk now, held in memory; reservations made while previewing
 /// stay in memory.
@@ -23,22 +26,20 @@ impl Snapshot {
             entries: BTreeMap::new(),
             last: BTreeMap::new(),
         };
-        let Ok(rd) = std::fs::read_dir(dir) else {
+        let (Ok(d), Ok(rd)) = (Dir::open(dir), std::fs::read_dir(dir)) else {
             return snap;
         };
         for entry in rd.flatten() {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if let Some(set) = name.strip_prefix("last_reserved_ip.") {
-                let hint = std::fs::read_to_string(entry.path()).ok();
-                if let (Ok(set), Some(Ok(ip))) = (set.parse(), hint.map(|h| h.trim().parse())) {
+            if let Some(set) = name.strip_prefix(LAST_RESERVED_PREFIX) {
+                if let (Ok(set), Ok(ip)) = (set.parse(), read_hint(&d, name).parse()) {
                     snap.last.insert(set, ip);
                 }
-            } else if let Ok(ip) = name.parse::<IpAddr>() {
-                if ip.to_string() == name {
-                    let content = std::fs::read(entry.path()).unwrap_or_default();
-                    snap.entries.insert(ip, Owner::parse(&content));
-                }
+            } else if let Some(ip) = reserved_ip(entry.file_name().as_os_str()) {
+                // Unreadable or not a reservation: it still blocks its address.
+                let content = d.read(name, cap::RESERVATION).unwrap_or_default();
+                snap.entries.insert(ip, Owner::parse(&content));
             }
         }
         snap

@@ -74,7 +74,22 @@ impl Range {
                 subnet.prefix_len()
             )));
         }
-        let gateway = spec.gateway.unwrap_or_else(|| next_ip(network));
+        let gateway = match spec.gateway {
+            // The reference takes any address here; a gateway the pods cannot reach on
+            // their link (another family, another subnet, 0.0.0.0) gives them a default
+            // route that goes nowhere, so it is refused.
+            Some(g)
+                if !subnet.contains(&g)
+                    || g == network
+                    || g == subnet.broadcast() && g.is_ipv4() =>
+            {
+                return Err(IpamError::Config(format!(
+                    "gateway {g} is not a host address of network {subnet}"
+                )))
+            }
+            Some(g) => g,
+            None => next_ip(network),
+        };
         // Like the reference, start is checked against an explicit end and vice versa, so
         // start > end is reported as a start outside the network.
         let start = match spec.start {

@@ -1,12 +1,14 @@
 //! Reading a whole network directory: every reservation with its content, and what else
 //! lies there. For index rebuilds, GC, release by container and `vnet ipam status`; ADD,
 //! DEL and CHECK do not scan while the index is trusted.
+use super::dir::Dir;
 use super::index::INDEX_FILE;
 use super::store::Owner;
 use super::IpamError;
+use crate::files::{self, cap};
 use std::ffi::OsStr;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 /// vnet writes a reservation's content here first, then links it to the address name.
@@ -18,7 +20,8 @@ pub(crate) const LAST_RESERVED_PREFIX: &str = "last_reserved_ip.";
 pub(crate) struct Found {
     pub(crate) ip: IpAddr,
     pub(crate) path: PathBuf,
-    /// `None` when it is not a regular file or could not be read.
+    /// `None` when it is not a regular file of a reservation's size (a symlink, a FIFO,
+    /// a directory, a huge file): it blocks its address, and no one owns it.
     pub(crate) content: Option<Vec<u8>>,
     pub(crate) modified: Option<SystemTime>,
 }
@@ -52,18 +55,27 @@ pub(crate) fn reserved_ip(name: &OsStr) -> Option<IpAddr> {
 }
 
 /// Reads the directory. `times` also collects modification times (one more stat a file).
-pub(crate) fn scan(dir: &Path, times: bool) -> Result<Scan, IpamError> {
-    let listing = std::fs::read_dir(dir).map_err(|e| IpamError::io("read", dir, e))?;
+/// An entry that is not an acceptable file is kept without content; a failure to read
+/// one (out of descriptors, I/O error) fails the scan, so that no caller takes "could not
+/// read" for "not this container's".
+pub(crate) fn scan(dir: &Dir, times: bool) -> Result<Scan, IpamError> {
+    let listing = std::fs::read_dir(&dir.path).map_err(|e| IpamError::io("read", &dir.path, e))?;
     let mut out = Scan::default();
     for entry in listing {
-        let entry = entry.map_err(|e| IpamError::io("read", dir, e))?;
+        let entry = entry.map_err(|e| IpamError::io("read", &dir.path, e))?;
         let name = entry.file_name();
         let path = entry.path();
         if let Some(ip) = reserved_ip(&name) {
-            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+            let content = match dir.read(&ip.to_string(), cap::RESERVATION) {
+                Ok(c) => Some(c),
+                Err(e) if files::is_refused(&e) => None,
+                // Released while we listed: not a reservation any more.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(IpamError::io("read", path, e)),
+            };
             out.reservations.push(Found {
                 ip,
-                content: is_file.then(|| std::fs::read(&path).ok()).flatten(),
+                content,
                 modified: times
                     .then(|| entry.metadata().and_then(|m| m.modified()).ok())
                     .flatten(),
@@ -76,7 +88,7 @@ pub(crate) fn scan(dir: &Path, times: bool) -> Result<Scan, IpamError> {
             out.temps.push((path, pid.parse().ok()));
         } else if let Some(set) = text.strip_prefix(LAST_RESERVED_PREFIX) {
             match set.parse() {
-                Ok(set) => out.hints.push((set, read_hint(&path))),
+                Ok(set) => out.hints.push((set, read_hint(dir, &text))),
                 Err(_) => out.strays.push(path),
             }
         } else if text != "lock" && text != INDEX_FILE {
@@ -89,8 +101,9 @@ pub(crate) fn scan(dir: &Path, times: bool) -> Result<Scan, IpamError> {
     Ok(out)
 }
 
-fn read_hint(path: &Path) -> String {
-    std::fs::read(path)
+/// A round-robin hint as written; empty when it is not a small regular file.
+pub(crate) fn read_hint(dir: &Dir, name: &str) -> String {
+    dir.read(name, cap::HINT)
         .map(|b| String::from_utf8_lossy(&b).trim().to_string())
         .unwrap_or_default()
 }
@@ -132,7 +145,7 @@ mod tests {
             std::fs::write(d.join(name), content).unwrap();
         }
         std::fs::create_dir(d.join("10.1.2.9")).unwrap();
-        let s = scan(d, true).unwrap();
+        let s = scan(&Dir::open(d).unwrap(), true).unwrap();
         let ips: Vec<String> = s.reservations.iter().map(|f| f.ip.to_string()).collect();
         assert_eq!(ips, ["10.1.2.2", "10.1.2.3", "10.1.2.9"]);
         assert_eq!(s.reservations[0].owner(), Owner::parse(b"a\r\neth0"));

@@ -1,5 +1,6 @@
 //! What `vnet ipam status` reports: pool usage per range set and range, every reservation,
 //! and findings. [`analyze`] is pure over a directory [`Scan`]; [`status`] reads one.
+use super::dir::Dir;
 use super::format::{self, Format};
 use super::index::{audit, owner_key, IndexState};
 use super::range::{to_u128, Range};
@@ -147,18 +148,18 @@ pub fn status(
         index: IndexState::Absent,
     };
     let found = if exists {
+        let d = Dir::open(&dir).map_err(|e| IpamError::io("open", &dir, e))?;
         // Without the lock a file the reference is just writing would look empty.
-        let lock = disk::open_lock(&dir, false).ok().flatten();
+        let lock = disk::open_lock(&d, false).ok().flatten();
         report.locked = lock.is_some();
-        let found = scan::scan(&dir, true)?;
+        let found = scan::scan(&d, true)?;
         let entries: Vec<(u64, IpAddr)> = found
             .reservations
             .iter()
             .filter_map(|f| owner_key(&f.owner()).map(|k| (k, f.ip)))
             .collect();
-        report.index = std::fs::File::open(&dir)
-            .and_then(|d| stamp::of(&d, stamp::boot_id()))
-            .map_or(IndexState::Stale, |now| audit(&dir, &now, &entries));
+        report.index = stamp::of(&d.fd, stamp::boot_id())
+            .map_or(IndexState::Stale, |now| audit(&d, &now, &entries));
         found
     } else {
         Scan::default()

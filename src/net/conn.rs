@@ -48,7 +48,7 @@ impl Node {
             ns: host_ns,
         };
         let pod = match pod_netns {
-            Some(path) => Some(open_pod(rt.handle(), path)?),
+            Some(path) => Some(open_pod(rt.handle(), path, &host.ns)?),
             None => None,
         };
         Ok(Node {
@@ -85,13 +85,20 @@ impl Node {
     }
 }
 
-/// Open the pod namespace and create its netlink socket from inside it.
-fn open_pod(rt: &runtime::Handle, path: &Path) -> Result<Side, NetError> {
+/// Open the pod namespace and create its netlink socket from inside it. The node's own
+/// namespace is refused, judged on the descriptor that is then entered (see
+/// [`netns::open`]).
+fn open_pod(rt: &runtime::Handle, path: &Path, host: &File) -> Result<Side, NetError> {
     let netns_open = |source| NetError::NetnsOpen {
         path: path.to_path_buf(),
         source,
     };
     let ns = netns::open(path).map_err(netns_open)?;
+    if netns::same_namespace(&ns, host) {
+        return Err(NetError::OwnNamespace {
+            path: path.to_path_buf(),
+        });
+    }
     let handle = match netns::run_in(&ns, || connect(rt)) {
         Ok(handle) => handle?,
         Err(RunError::Setns(errno)) => return Err(netns_open(errno.into())),

@@ -14,6 +14,9 @@ use ipnet::IpNet;
 pub enum NetError {
     /// The pod network namespace path could not be opened or entered.
     NetnsOpen { path: PathBuf, source: io::Error },
+    /// The pod network namespace is the one the plugin runs in: the node's own. Acting on
+    /// it would put the pod's interface on the node, or (DEL) delete a node's link.
+    OwnNamespace { path: PathBuf },
     /// A netlink request failed. `op` says what was attempted, e.g.
     /// `add veth veth1a2b3c4d peer eth0`; `errno` is the positive kernel errno if the
     /// kernel answered with one.
@@ -47,10 +50,18 @@ impl NetError {
                 source.raw_os_error()
             }
             NetError::NotABridge { .. }
+            | NetError::OwnNamespace { .. }
             | NetError::BridgeAddrConflict { .. }
             | NetError::Namespace(_)
             | NetError::Nft { .. } => None,
         }
+    }
+
+    /// Whether this says the pod namespace is not there (any more): nothing at the path,
+    /// or a file that is not a namespace. DEL treats that as done; anything else (out of
+    /// descriptors, permission) means it could not look.
+    pub fn netns_gone(&self) -> bool {
+        matches!(self, NetError::NetnsOpen { source, .. } if super::netns::is_gone(source))
     }
 
     /// Wrap an rtnetlink error for the operation `op`.
@@ -103,6 +114,11 @@ impl fmt::Display for NetError {
                     path.display().to_string()
                 )
             }
+            NetError::OwnNamespace { path } => write!(
+                f,
+                "CNI_NETNS {:?} is the plugin's own network namespace, not a pod's",
+                path.display().to_string()
+            ),
             NetError::Netlink { op, msg, .. } => write!(f, "{op}: {msg}"),
             NetError::NotABridge { name } => {
                 write!(f, "{name:?} already exists but is not a bridge")

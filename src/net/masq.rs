@@ -110,12 +110,21 @@ pub fn nft_available() -> bool {
     nft_program().is_some()
 }
 
+/// `nft` from the absolute directories of `PATH`, then `/usr/sbin` and `/sbin`. vnet runs
+/// it as root, so an empty or relative `PATH` entry (the working directory) is skipped,
+/// and so is a program root does not own or that others may write.
 fn nft_program() -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
+        .filter(|dir| dir.is_absolute())
         .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
         .map(|dir| dir.join("nft"))
-        .find(|p| p.is_file())
+        .find(|p| trusted_program(p))
+}
+
+fn trusted_program(p: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.uid() == 0 && m.mode() & 0o022 == 0)
 }
 
 fn run_nft(program: &Path, args: &[&str], stdin: Option<&str>) -> Result<String, String> {

@@ -12,7 +12,7 @@
 
 use std::{fs::File, io, os::fd::AsFd, path::Path};
 
-use nix::{errno::Errno, sched::CloneFlags, sys::stat, sys::statfs};
+use nix::{errno::Errno, fcntl::OFlag, sched::CloneFlags, sys::stat, sys::statfs};
 
 /// Why [`run_in`] could not run (or finish) the closure.
 #[derive(Debug)]
@@ -41,19 +41,39 @@ pub(crate) fn current() -> io::Result<File> {
     File::open("/proc/thread-self/ns/net")
 }
 
+/// The message of the error [`open`] gives for a file that is not a namespace.
+const NOT_A_NAMESPACE: &str = "not a namespace file";
+
 /// Open a namespace file such as `/var/run/netns/<name>` or `/proc/<pid>/ns/net`, and
 /// check that it is a namespace file (nsfs), so a typo'd path fails here and not later.
+/// The path is opened once: every later check and `setns` use this descriptor, so the
+/// path cannot be swapped (a symlink flipped to the node's own namespace) in between.
+/// `O_NONBLOCK`: a FIFO at the path would otherwise block the open forever.
 pub(crate) fn open(path: &Path) -> io::Result<File> {
-    let file = File::open(path)?;
+    let fd = nix::fcntl::openat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        stat::Mode::empty(),
+    )?;
+    let file = File::from(fd);
     let fs = statfs::fstatfs(&file)?;
     if fs.filesystem_type() != statfs::NSFS_MAGIC {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, NOT_A_NAMESPACE));
     }
     Ok(file)
 }
 
+/// Whether an [`open`] error means there is no namespace at the path: nothing there, or
+/// a file that is not (any longer) a namespace, such as the empty file a runtime's netns
+/// mount point is once the namespace was unmounted.
+pub(crate) fn is_gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound
+        || (e.kind() == io::ErrorKind::InvalidInput && e.to_string() == NOT_A_NAMESPACE)
+}
+
 /// Two namespace files name the same namespace when their nsfs inodes are equal.
-fn same_namespace(a: &File, b: &File) -> bool {
+pub(crate) fn same_namespace(a: &File, b: &File) -> bool {
     match (stat::fstat(a.as_fd()), stat::fstat(b.as_fd())) {
         (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
         _ => false,
@@ -109,9 +129,11 @@ mod tests {
     #[test]
     fn a_regular_file_is_not_a_namespace() {
         let err = open(Path::new("/proc/self/status")).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+        assert!(is_gone(&err), "{err}");
         let err = open(Path::new("/nonexistent/vnet/netns")).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+        assert!(is_gone(&err));
+        assert!(!is_gone(&io::Error::from_raw_os_error(libc::EMFILE)));
     }
 
     #[test]

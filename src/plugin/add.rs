@@ -7,7 +7,7 @@
 use crate::cluster::{self, ClusterConf};
 use crate::cni::mac::format_mac;
 use crate::cni::result::Interface;
-use crate::cni::{code, CniError, CniResult};
+use crate::cni::CniResult;
 use crate::net::{self, Node};
 use crate::plan::Ns;
 
@@ -20,43 +20,26 @@ use super::trace;
 
 pub fn add(req: &Request) -> Result<CniResult, Error> {
     let cluster = ClusterConf::from_config(&req.conf.raw)?;
-    let netns = req.env.netns.as_deref();
-    refuse_own_namespace(netns)?;
-    let node = Node::open(netns)?;
+    let node = Node::open(req.env.netns.as_deref())?;
     if node.link(Ns::Pod, &req.env.ifname)?.is_some() {
         return Err(Error::IfnameExists {
             ifname: req.env.ifname.clone(),
         });
     }
-    if let Some(c) = &cluster {
-        sync_routes(&node, c)?;
-    }
+    // The reservation first: everything it reads and checks (the store, resolvConf, a
+    // delegated plugin's answer) can still fail, and must fail before the node changes.
     let mut res = ipam::add(req)?;
-    configure(req, &node, res.as_mut(), cluster.as_ref()).inspect_err(|_| {
+    let mut routes_then_pod = || {
+        if let Some(c) = &cluster {
+            sync_routes(&node, c)?;
+        }
+        configure(req, &node, res.as_mut(), cluster.as_ref())
+    };
+    routes_then_pod().inspect_err(|_| {
         if let Err(e) = ipam::del(req) {
             eprintln!("vnet: releasing the address after a failed ADD also failed: {e}");
         }
     })
-}
-
-/// A runtime that passes the node's own namespace as the pod's would get `eth0` (and
-/// its routes) on the node itself; the reference skeleton refuses this too.
-fn refuse_own_namespace(netns: Option<&std::path::Path>) -> Result<(), Error> {
-    use std::os::unix::fs::MetadataExt;
-    let (Some(path), Ok(own)) = (netns, std::fs::metadata("/proc/thread-self/ns/net")) else {
-        return Ok(());
-    };
-    match std::fs::metadata(path) {
-        Ok(m) if m.dev() == own.dev() && m.ino() == own.ino() => Err(CniError::new(
-            code::INVALID_ENV,
-            format!(
-                "CNI_NETNS {} is the plugin's own network namespace, not a pod's",
-                path.display()
-            ),
-        )
-        .into()),
-        _ => Ok(()),
-    }
 }
 
 /// One route dump when in sync; changes are traced like any plan.

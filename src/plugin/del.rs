@@ -1,7 +1,10 @@
-//! DEL: best effort and idempotent. A missing netns, a missing interface or an unknown
-//! container are success; the address is released whatever happened to the link.
+//! DEL: best effort about what is gone, never silent about what failed. A missing netns,
+//! a missing interface or an unknown container are success. A pod interface that could
+//! not be deleted (or a namespace that could not be looked into) fails the call before
+//! anything else is released: freeing the address of a pod that still holds it would
+//! hand it to the next pod. The runtime retries DEL, and the retry finishes the job.
 
-use crate::net::{NetError, Node};
+use crate::net::Node;
 use crate::plan::{Ns, Op};
 
 use super::error::Error;
@@ -27,12 +30,10 @@ pub fn del(req: &Request) -> Result<(), Error> {
                     Some(netns),
                     std::slice::from_ref(&op),
                 );
-                if let Err(e) = node.apply(&[op]) {
-                    errors.push(Error::from(e));
-                }
+                node.apply(&[op])?;
             }
-            Err(NetError::NetnsOpen { .. }) | Err(NetError::Namespace(_)) => {}
-            Err(e) => errors.push(e.into()),
+            Err(e) if e.netns_gone() => {}
+            Err(e) => return Err(e.into()),
         }
     }
     // By tag, so it works without the netns (plugins issue #810).

@@ -32,7 +32,21 @@ pub enum DelegateError {
         plugin: String,
         detail: String,
     },
+    /// Delegating would run vnet itself again, or go deeper than [`MAX_DEPTH`].
+    Loop {
+        plugin: String,
+        why: String,
+    },
 }
+
+/// How many delegations deep a call may be: a plugin that delegates to one that
+/// delegates back (through a wrapper, a symlink under another name) would otherwise fork
+/// until the node runs out of processes. Real chains are one deep.
+pub const MAX_DEPTH: u32 = 3;
+
+/// Carries the depth to the delegated plugin (and, through its environment, to whatever
+/// it runs).
+const DEPTH_VAR: &str = "VNET_DELEGATION_DEPTH";
 
 impl fmt::Display for DelegateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -52,6 +66,9 @@ impl fmt::Display for DelegateError {
                 write!(f, "run ipam plugin {}: {source}", plugin.display())
             }
             DelegateError::Failed { plugin, error } => write!(f, "ipam plugin {plugin:?}: {error}"),
+            DelegateError::Loop { plugin, why } => {
+                write!(f, "ipam plugin {plugin:?} refused: {why}")
+            }
             DelegateError::BadOutput { plugin, detail } => {
                 write!(
                     f,
@@ -90,7 +107,8 @@ pub fn run(
     cni_path: &[PathBuf],
 ) -> Result<Option<Value>, DelegateError> {
     let path = find(plugin, cni_path)?;
-    let out = spawn(&path, command, stdin).map_err(|source| DelegateError::Exec {
+    let depth = refuse_loop(plugin, &path)?;
+    let out = spawn(&path, command, stdin, depth).map_err(|source| DelegateError::Exec {
         plugin: path.clone(),
         source,
     })?;
@@ -122,9 +140,50 @@ pub fn run(
     })
 }
 
-fn spawn(path: &Path, command: &str, stdin: &[u8]) -> std::io::Result<std::process::Output> {
+/// Refuses to run vnet itself (by name, or the same binary under another name) and to
+/// go deeper than [`MAX_DEPTH`]; returns the depth the delegated plugin runs at.
+fn refuse_loop(plugin: &str, path: &Path) -> Result<u32, DelegateError> {
+    use std::os::unix::fs::MetadataExt;
+    let refuse = |why: String| DelegateError::Loop {
+        plugin: plugin.into(),
+        why,
+    };
+    if plugin == "vnet" {
+        return Err(refuse(
+            "it is vnet itself; leave \"ipam.type\" out or use \"host-local\" (built in)".into(),
+        ));
+    }
+    let same = |a: &Path, b: &Path| match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    if same(path, Path::new("/proc/self/exe")) {
+        return Err(refuse(format!("{} is vnet itself", path.display())));
+    }
+    let depth = depth_from(std::env::var(DEPTH_VAR).ok().as_deref());
+    if depth >= MAX_DEPTH {
+        return Err(refuse(format!(
+            "{depth} delegations deep already (a plugin that delegates back?)"
+        )));
+    }
+    Ok(depth + 1)
+}
+
+/// The depth this call runs at: 0 unless a delegating vnet set it.
+fn depth_from(var: Option<&str>) -> u32 {
+    // Unreadable counts as the deepest: refusing is the safe side of a garbled value.
+    var.map_or(0, |v| v.parse().unwrap_or(MAX_DEPTH))
+}
+
+fn spawn(
+    path: &Path,
+    command: &str,
+    stdin: &[u8],
+    depth: u32,
+) -> std::io::Result<std::process::Output> {
     let mut child = Command::new(path)
         .env("CNI_COMMAND", command)
+        .env(DEPTH_VAR, depth.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

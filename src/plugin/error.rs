@@ -117,6 +117,7 @@ pub fn to_cni(e: &Error) -> CniError {
         },
         Error::Net(n) => match n {
             NetError::NetnsOpen { .. } => code::NETNS_MISSING,
+            NetError::OwnNamespace { .. } => code::INVALID_ENV,
             NetError::NotABridge { .. } => code::NOT_A_BRIDGE,
             NetError::BridgeAddrConflict { .. } => code::BRIDGE_ADDRESS_CONFLICT,
             n if is_transient(n.errno()) => code::TRY_AGAIN,
@@ -132,6 +133,7 @@ pub fn to_cni(e: &Error) -> CniError {
         Error::Cluster(_) => code::INVALID_CONFIG,
         Error::Delegate(DelegateError::NotFound { .. }) => code::INVALID_CONFIG,
         Error::Delegate(DelegateError::NoCniPath { .. }) => code::INVALID_ENV,
+        Error::Delegate(DelegateError::Loop { .. }) => code::INVALID_CONFIG,
         Error::Delegate(_) => code::DELEGATE,
         Error::IfnameExists { .. } => code::IFNAME_EXISTS,
         Error::Check(_) => code::CHECK_MISMATCH,

@@ -8,19 +8,13 @@ use super::delegate;
 use super::error::Error;
 use super::request::Request;
 
-fn builtin_conf(req: &Request) -> Result<IpamConf, Error> {
-    Ok(IpamConf::parse(&req.conf.raw, &req.args.ips)?)
-}
-
 /// Reserves the pod's addresses. `None` for a layer-2-only network (no `ipam.type`).
 pub fn add(req: &Request) -> Result<Option<CniResult>, Error> {
-    let Some(kind) = &req.conf.ipam_type else {
-        return Ok(None);
+    let conf = match (&req.ipam, &req.conf.ipam_type) {
+        (Some(conf), _) => conf,
+        (None, Some(kind)) => return delegated_add(req, kind).map(Some),
+        (None, None) => return Ok(None),
     };
-    if !req.conf.builtin_ipam() {
-        return delegated_add(req, kind).map(Some);
-    }
-    let conf = builtin_conf(req)?;
     // Read resolv.conf before reserving, so its failure leaves nothing to undo.
     let dns = match &conf.resolv_conf {
         Some(p) => {
@@ -35,12 +29,12 @@ pub fn add(req: &Request) -> Result<Option<CniResult>, Error> {
         None => Default::default(),
     };
     let allocs = ipam::allocate(
-        &conf,
+        conf,
         &req.conf.name,
         &req.env.container_id,
         &req.env.ifname,
     )?;
-    Ok(Some(result(&conf, allocs, dns)))
+    Ok(Some(result(conf, allocs, dns)))
 }
 
 /// The IPAM result of an allocation: addresses in range-set order, the configured routes.
@@ -94,10 +88,9 @@ fn delegated_add(req: &Request, kind: &str) -> Result<CniResult, Error> {
 
 /// Releases the pod's addresses; unknown IDs are fine.
 pub fn del(req: &Request) -> Result<(), Error> {
-    match &req.conf.ipam_type {
-        None => Ok(()),
-        Some(_) if req.conf.builtin_ipam() => {
-            let conf = builtin_conf(req)?;
+    match (&req.ipam, &req.conf.ipam_type) {
+        (None, None) => Ok(()),
+        (Some(conf), _) => {
             ipam::release(
                 &conf.data_dir,
                 &req.conf.name,
@@ -106,7 +99,7 @@ pub fn del(req: &Request) -> Result<(), Error> {
             )?;
             Ok(())
         }
-        Some(kind) => delegated(req, kind, "DEL"),
+        (None, Some(kind)) => delegated(req, kind, "DEL"),
     }
 }
 
@@ -117,10 +110,9 @@ fn delegated(req: &Request, kind: &str, command: &str) -> Result<(), Error> {
 
 /// CHECK: the store still holds exactly the addresses `prevResult` lists for this pod.
 pub fn check(req: &Request, prev: &CniResult) -> Result<(), Error> {
-    match &req.conf.ipam_type {
-        None => Ok(()),
-        Some(_) if req.conf.builtin_ipam() => {
-            let conf = builtin_conf(req)?;
+    match (&req.ipam, &req.conf.ipam_type) {
+        (None, None) => Ok(()),
+        (Some(conf), _) => {
             let held = ipam::find(
                 &conf.data_dir,
                 &req.conf.name,
@@ -145,29 +137,27 @@ pub fn check(req: &Request, prev: &CniResult) -> Result<(), Error> {
             }
             Ok(())
         }
-        Some(kind) => delegated(req, kind, "CHECK"),
+        (None, Some(kind)) => delegated(req, kind, "CHECK"),
     }
 }
 
 pub fn gc(req: &Request, valid: &[(String, String)]) -> Result<(), Error> {
-    match &req.conf.ipam_type {
-        None => Ok(()),
-        Some(_) if req.conf.builtin_ipam() => {
-            let conf = builtin_conf(req)?;
+    match (&req.ipam, &req.conf.ipam_type) {
+        (None, None) => Ok(()),
+        (Some(conf), _) => {
             ipam::gc(&conf.data_dir, &req.conf.name, valid)?;
             Ok(())
         }
-        Some(kind) => delegated(req, kind, "GC"),
+        (None, Some(kind)) => delegated(req, kind, "GC"),
     }
 }
 
 /// STATUS: code 50 when a range set has no free address.
 pub fn status(req: &Request) -> Result<(), Error> {
-    match &req.conf.ipam_type {
-        None => Ok(()),
-        Some(_) if req.conf.builtin_ipam() => {
-            let conf = builtin_conf(req)?;
-            let full = ipam::exhausted_sets(&conf, &req.conf.name)?;
+    match (&req.ipam, &req.conf.ipam_type) {
+        (None, None) => Ok(()),
+        (Some(conf), _) => {
+            let full = ipam::exhausted_sets(conf, &req.conf.name)?;
             if full.is_empty() {
                 return Ok(());
             }
@@ -180,6 +170,6 @@ pub fn status(req: &Request) -> Result<(), Error> {
             )
             .into())
         }
-        Some(kind) => delegated(req, kind, "STATUS"),
+        (None, Some(kind)) => delegated(req, kind, "STATUS"),
     }
 }

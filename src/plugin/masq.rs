@@ -39,7 +39,7 @@ fn of_network(comment: &str, network: &str) -> bool {
 }
 
 /// FNV-1a 64 over the parts, each followed by a NUL so ("ab","c") ≠ ("a","bc").
-fn fnv1a(parts: &[&str]) -> u64 {
+pub(super) fn fnv1a(parts: &[&str]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for part in parts {
         for b in part.bytes().chain([0]) {

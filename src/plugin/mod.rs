@@ -1,6 +1,7 @@
 //! Orchestration: reads the call, runs one command, prints the answer.
 
 mod add;
+mod attachment_lock;
 pub mod build;
 mod check;
 mod del;
@@ -77,9 +78,17 @@ pub fn run(stdin: Vec<u8>, ipam_only: bool) -> Result<Option<Value>, Error> {
     };
     match req.env.command {
         Command::Add if ipam_only => Ok(ipam::add(&req)?.map(|r| r.to_json(v))),
-        Command::Add => Ok(Some(add::add(&req)?.to_json(v))),
+        Command::Add => {
+            let _one_at_a_time = lock_attachment(&req)?;
+            Ok(Some(add::add(&req)?.to_json(v)))
+        }
         Command::Del if ipam_only => ipam::del(&req).map(|_| None),
-        Command::Del => del::del(&req).map(|_| None),
+        Command::Del => {
+            let lock = lock_attachment(&req)?;
+            del::del(&req)?;
+            lock.remove();
+            Ok(None)
+        }
         Command::Check => {
             needs(v.has_check(), "CHECK")?;
             if ipam_only {
@@ -99,6 +108,16 @@ pub fn run(stdin: Vec<u8>, ipam_only: bool) -> Result<Option<Value>, Error> {
         }
         Command::Version => Ok(Some(version_answer(&req.stdin))),
     }
+}
+
+/// ADD and DEL of one attachment never overlap (see `attachment_lock.rs`).
+fn lock_attachment(req: &Request) -> Result<attachment_lock::AttachmentLock, Error> {
+    let env = &req.env;
+    Ok(attachment_lock::AttachmentLock::take(
+        &req.conf.name,
+        &env.container_id,
+        &env.ifname,
+    )?)
 }
 
 /// VERSION echoes the caller's version when it is one we speak, else our newest.

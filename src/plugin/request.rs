@@ -8,11 +8,17 @@ use serde_json::Value;
 use crate::cni::args::{self, CniArgs};
 use crate::cni::config::{self, MAX_CONFIG_BYTES};
 use crate::cni::{code, CniError, Env, NetConf};
+use crate::ipam::IpamConf;
+
+use super::error::Error;
 
 pub struct Request {
     pub env: Env,
     pub args: CniArgs,
     pub conf: NetConf,
+    /// The built-in host-local IPAM's config, parsed with everything else before any
+    /// change; `None` for a delegated IPAM plugin or none at all.
+    pub ipam: Option<IpamConf>,
     /// The exact bytes we were given, passed unchanged to a delegated IPAM plugin.
     pub stdin: Vec<u8>,
 }
@@ -29,30 +35,32 @@ pub fn read_stdin() -> Result<Vec<u8>, CniError> {
 }
 
 impl Request {
-    pub fn parse(env: Env, stdin: Vec<u8>) -> Result<Request, CniError> {
+    pub fn parse(env: Env, stdin: Vec<u8>) -> Result<Request, Error> {
         let raw = config::decode(&stdin)?;
         let args = args::parse(&env.args)?;
         let conf = NetConf::parse(raw, &args)?;
-        if conf.builtin_ipam() {
-            check_data_dir(&conf.raw)?;
-        }
-        Ok(Request {
-            env,
-            args,
-            conf,
-            stdin,
-        })
+        Self::with_ipam(env, args, conf, stdin)
     }
 
-    pub fn parse_ipam_only(env: Env, stdin: Vec<u8>) -> Result<Request, CniError> {
+    pub fn parse_ipam_only(env: Env, stdin: Vec<u8>) -> Result<Request, Error> {
         let raw = config::decode(&stdin)?;
         let args = args::parse(&env.args)?;
         let conf = NetConf::parse_ipam_only(raw)?;
-        check_data_dir(&conf.raw)?;
+        Self::with_ipam(env, args, conf, stdin)
+    }
+
+    fn with_ipam(env: Env, args: CniArgs, conf: NetConf, stdin: Vec<u8>) -> Result<Request, Error> {
+        let ipam = if conf.builtin_ipam() {
+            check_data_dir(&conf.raw)?;
+            Some(IpamConf::parse(&conf.raw, &args.ips)?)
+        } else {
+            None
+        };
         Ok(Request {
             env,
             args,
             conf,
+            ipam,
             stdin,
         })
     }

@@ -1,0 +1,134 @@
+//! One ADD or DEL at a time per attachment (network, container ID, ifname).
+//!
+//! The spec forbids a runtime to run ADD and DEL of one attachment at once, yet runtimes
+//! do after a timeout: an ADD still running when its DEL arrives. Interleaved, the DEL
+//! deletes a link that does not exist yet and releases the reservation, then the ADD
+//! creates the link with the address: a pod holding an address the store calls free,
+//! which the next pod then gets too. Holding an flock on a file of this attachment for
+//! the whole call makes one of them run entirely before the other.
+//!
+//! The files live in `/run/vnet/locks` (tmpfs: gone at reboot, like every namespace they
+//! guard). ADD leaves its file; DEL removes it while still holding the lock. A waiter
+//! that then gets the lock holds a file no longer in the directory, so each lock taken is
+//! checked to still be the file of that name, and taken again otherwise.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, Flock, FlockArg};
+use nix::sys::stat::{fstat, fstatat};
+
+use crate::cni::{code, CniError};
+use crate::files::{self, Open};
+
+use super::masq::fnv1a;
+
+const LOCK_DIR: &str = "/run/vnet/locks";
+
+/// Held for the rest of the call; dropping it unlocks.
+pub struct AttachmentLock {
+    dir: File,
+    name: String,
+    _lock: Flock<File>,
+}
+
+impl AttachmentLock {
+    pub fn take(network: &str, id: &str, ifname: &str) -> Result<AttachmentLock, CniError> {
+        Self::take_in(Path::new(LOCK_DIR), network, id, ifname).map_err(|e| {
+            let c = match e.raw_os_error() {
+                Some(libc::EAGAIN | libc::EINTR | libc::EBUSY) => code::TRY_AGAIN,
+                _ => code::IO,
+            };
+            CniError::new(c, format!("lock the attachment in {LOCK_DIR}: {e}"))
+        })
+    }
+
+    fn take_in(dir: &Path, network: &str, id: &str, ifname: &str) -> io::Result<AttachmentLock> {
+        let dir = lock_dir(dir)?;
+        let name = format!("{:016x}", fnv1a(&[network, id, ifname]));
+        loop {
+            let file = files::open_in(&dir, &name, Open::ReadCreate(0o600))?;
+            let lock = lock_exclusive(file)?;
+            if still_named(&dir, &name, &lock)? {
+                return Ok(AttachmentLock {
+                    dir,
+                    name,
+                    _lock: lock,
+                });
+            }
+        }
+    }
+
+    /// DEL: the attachment is gone, so is its lock file (removed while still held).
+    pub fn remove(self) {
+        let _ = nix::unistd::unlinkat(
+            &self.dir,
+            self.name.as_str(),
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        );
+    }
+}
+
+/// `/run/vnet/locks`, made (0700) when missing, opened without following a symlink.
+fn lock_dir(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)?;
+    files::open_dir(path)
+}
+
+fn lock_exclusive(mut file: File) -> io::Result<Flock<File>> {
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusive) {
+            Ok(lock) => return Ok(lock),
+            Err((f, Errno::EINTR)) => file = f,
+            Err((_, errno)) => return Err(errno.into()),
+        }
+    }
+}
+
+/// Whether the locked file is still the one named `name` (a DEL may have removed it
+/// while we waited).
+fn still_named(dir: &File, name: &str, lock: &Flock<File>) -> io::Result<bool> {
+    let held = fstat(lock.as_fd())?;
+    match fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(now) => Ok(now.st_dev == held.st_dev && now.st_ino == held.st_ino),
+        Err(Errno::ENOENT) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipam::test_util::TempDir;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_second_call_waits_and_survives_the_first_removing_the_file() {
+        let tmp = TempDir::new("attach-lock");
+        let dir = tmp.path().join("locks");
+        let first = AttachmentLock::take_in(&dir, "net", "c1", "eth0").unwrap();
+        let done = Arc::new(AtomicBool::new(false));
+        let (d2, done2) = (dir.clone(), done.clone());
+        let second = std::thread::spawn(move || {
+            let l = AttachmentLock::take_in(&d2, "net", "c1", "eth0").unwrap();
+            done2.store(true, Ordering::Release);
+            l
+        });
+        // Another attachment is not held up.
+        drop(AttachmentLock::take_in(&dir, "net", "c2", "eth0").unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!done.load(Ordering::Acquire), "the second lock did not wait");
+        first.remove();
+        let second = second.join().unwrap();
+        // It holds the file now under that name (made anew after the removal).
+        assert!(still_named(&second.dir, &second.name, &second._lock).unwrap());
+    }
+}
