@@ -224,18 +224,23 @@ impl DiskStore {
     /// Overwritten in place, then cut to length: ext4 flushes a file that was truncated to
     /// zero and rewritten when it is closed (`auto_da_alloc`), which cost each ADD a
     /// synchronous-looking write. A crash in between leaves at worst a wrong or unreadable
-    /// hint, and both plugins then just start the round robin elsewhere.
+    /// hint, and both plugins then just start the round robin elsewhere. Something else
+    /// than a regular file under the hint's name (a symlink aimed at another file, a
+    /// FIFO) is removed, never written through, and a fresh file takes its place.
     fn write_last_reserved(&self, ip: IpAddr, set: usize) -> Result<(), IpamError> {
         let name = format!("{LAST_RESERVED_PREFIX}{set}");
         let path = self.dir.join(&name);
         let text = ip.to_string();
-        self.dir
-            .open_file(&name, Open::WriteCreate(0o600))
-            .and_then(|mut f| {
-                f.write_all(text.as_bytes())?;
-                f.set_len(text.len() as u64)
-            })
-            .map_err(|e| IpamError::io("write", &path, e))
+        let open = || self.dir.open_file(&name, Open::WriteCreate(0o600));
+        match open() {
+            Err(e) if files::is_refused(&e) => self.dir.unlink(&name).and_then(|_| open()),
+            other => other,
+        }
+        .and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.set_len(text.len() as u64)
+        })
+        .map_err(|e| IpamError::io("write", &path, e))
     }
 
     /// The temp file holding `content`, written and synced; reused across the candidates

@@ -125,7 +125,10 @@ mod tests {
         // Another attachment is not held up.
         drop(AttachmentLock::take_in(&dir, "net", "c2", "eth0").unwrap());
         std::thread::sleep(std::time::Duration::from_millis(100));
-        assert!(!done.load(Ordering::Acquire), "the second lock did not wait");
+        assert!(
+            !done.load(Ordering::Acquire),
+            "the second lock did not wait"
+        );
         first.remove();
         let second = second.join().unwrap();
         // It holds the file now under that name (made anew after the removal).

@@ -19,8 +19,10 @@ pub fn check(req: &Request) -> Result<(), Error> {
             "CHECK needs \"prevResult\" (the ADD result)",
         )
     })?;
-    ipam::check(req, prev)?;
+    // The namespace first: a bad CNI_NETNS (the node's own) is the caller's error (4),
+    // whatever the store says.
     let node = Node::open(req.env.netns.as_deref())?;
+    ipam::check(req, prev)?;
     let bridge = check_bridge(req, &node, prev)?;
     let pod = check_pod_link(req, &node, prev)?;
     check_host_veth(&node, &pod, &bridge)?;

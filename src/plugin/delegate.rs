@@ -169,6 +169,12 @@ fn refuse_loop(plugin: &str, path: &Path) -> Result<u32, DelegateError> {
     Ok(depth + 1)
 }
 
+/// Whether this call was delegated to by a vnet (which then holds the attachment's
+/// lock: taking it again here would wait for ever).
+pub fn is_delegated() -> bool {
+    std::env::var_os(DEPTH_VAR).is_some()
+}
+
 /// The depth this call runs at: 0 unless a delegating vnet set it.
 fn depth_from(var: Option<&str>) -> u32 {
     // Unreadable counts as the deepest: refusing is the safe side of a garbled value.

@@ -28,12 +28,7 @@ pub fn add(req: &Request) -> Result<Option<CniResult>, Error> {
         }
         None => Default::default(),
     };
-    let allocs = ipam::allocate(
-        conf,
-        &req.conf.name,
-        &req.env.container_id,
-        &req.env.ifname,
-    )?;
+    let allocs = ipam::allocate(conf, &req.conf.name, &req.env.container_id, &req.env.ifname)?;
     Ok(Some(result(conf, allocs, dns)))
 }
 

@@ -86,7 +86,9 @@ pub fn run(stdin: Vec<u8>, ipam_only: bool) -> Result<Option<Value>, Error> {
         Command::Del => {
             let lock = lock_attachment(&req)?;
             del::del(&req)?;
-            lock.remove();
+            if let Some(lock) = lock {
+                lock.remove();
+            }
             Ok(None)
         }
         Command::Check => {
@@ -110,14 +112,18 @@ pub fn run(stdin: Vec<u8>, ipam_only: bool) -> Result<Option<Value>, Error> {
     }
 }
 
-/// ADD and DEL of one attachment never overlap (see `attachment_lock.rs`).
-fn lock_attachment(req: &Request) -> Result<attachment_lock::AttachmentLock, Error> {
+/// ADD and DEL of one attachment never overlap (see `attachment_lock.rs`). A call that
+/// another vnet delegated to runs under that vnet's lock already.
+fn lock_attachment(req: &Request) -> Result<Option<attachment_lock::AttachmentLock>, Error> {
+    if delegate::is_delegated() {
+        return Ok(None);
+    }
     let env = &req.env;
-    Ok(attachment_lock::AttachmentLock::take(
+    Ok(Some(attachment_lock::AttachmentLock::take(
         &req.conf.name,
         &env.container_id,
         &env.ifname,
-    )?)
+    )?))
 }
 
 /// VERSION echoes the caller's version when it is one we speak, else our newest.
