@@ -1,7 +1,10 @@
 //! Property-based fuzzing of everything that reads untrusted input before the kernel is
 //! touched: the stdin decoder (`cni::config::decode`), the network config
 //! (`NetConf::parse`, `NetConf::parse_ipam_only`), the IPAM config (`IpamConf::parse`),
-//! `CNI_ARGS` (`cni::args::parse`) and the `CNI_*` environment (`Env::parse`).
+//! `CNI_ARGS` (`cni::args::parse`) and the `CNI_*` environment (`Env::parse`); and the
+//! IPAM store's files as another writer (or an attacker) may leave them: reservation
+//! files, the `last_reserved_ip` hint and the `.vnet-index`, with random or mutated
+//! content, read through the store's public operations in a temporary directory.
 //!
 //! Properties: no panic, ever; every refusal carries a spec code that fits (1, 2, 4, 6
 //! or 7) and a message. Inputs are raw bytes, random JSON built from the keys vnet knows
@@ -337,6 +340,93 @@ fn env_vars() -> impl Strategy<Value = HashMap<String, String>> {
     proptest::collection::hash_map(key, val, 0..7)
 }
 
+/// One network directory as another program could have left it: entries named like the
+/// addresses of a /29, the hint and the index, each with arbitrary bytes (or, for the
+/// index, a real one with flipped bytes).
+#[derive(Debug, Clone)]
+struct StoreCase {
+    files: Vec<(usize, Vec<u8>)>,
+    index_flips: Vec<(usize, u8)>,
+}
+
+const STORE_NAMES: &[&str] = &[
+    "10.1.2.2",
+    "10.1.2.3",
+    "10.1.2.4",
+    "10.1.2.5",
+    "10.1.2.6",
+    "last_reserved_ip.0",
+    "last_reserved_ip.1",
+];
+
+fn store_case() -> impl Strategy<Value = StoreCase> {
+    let content = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..300),
+        (word(), word()).prop_map(|(a, b)| format!("{a}\r\n{b}").into_bytes()),
+        proptest::sample::select(&["10.1.2.4", "10.1.2.250", "::1", " 10.1.2.3\n", ""][..])
+            .prop_map(|s| s.as_bytes().to_vec()),
+    ];
+    (
+        proptest::collection::vec((0..STORE_NAMES.len(), content), 0..8),
+        proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+    )
+        .prop_map(|(files, index_flips)| StoreCase { files, index_flips })
+}
+
+static STORE_DIRS: AtomicU64 = AtomicU64::new(0);
+
+/// Allocate, find, release, GC and status over the damaged directory: no panic; an
+/// address handed out was free (its name did not exist); a found address really holds
+/// that owner; after a release nothing of that owner is left.
+fn check_store(case: &StoreCase) {
+    EXECUTIONS.fetch_add(1, Ordering::Relaxed);
+    let n = STORE_DIRS.fetch_add(1, Ordering::Relaxed);
+    let data = std::env::temp_dir().join(format!("vnet-fuzz-store-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let conf_json = json!({"cniVersion": "1.0.0", "name": "fz", "type": "vnet",
+        "ipam": {"type": "host-local", "subnet": "10.1.2.0/29", "dataDir": data}});
+    let conf = IpamConf::parse(&conf_json, &[]).unwrap();
+    let dir = data.join("fz");
+    // A real index first (one ADD and DEL), to be damaged below.
+    vnet::ipam::allocate(&conf, "fz", "seed", "eth0").unwrap();
+    vnet::ipam::release(&data, "fz", "seed", "eth0").unwrap();
+    if let Ok(mut idx) = std::fs::read(dir.join(".vnet-index")) {
+        for (at, x) in &case.index_flips {
+            if !idx.is_empty() {
+                let i = at % idx.len();
+                idx[i] ^= x | 1;
+            }
+        }
+        std::fs::write(dir.join(".vnet-index"), idx).unwrap();
+    }
+    for (name, content) in &case.files {
+        std::fs::write(dir.join(STORE_NAMES[*name]), content).unwrap();
+    }
+    let before: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    match vnet::ipam::allocate(&conf, "fz", "fuzz", "eth0") {
+        Ok(a) => {
+            let ip = a[0].address.addr().to_string();
+            assert!(
+                !before.contains(&ip),
+                "{ip} was handed out but existed: {case:?}"
+            );
+            let found = vnet::ipam::find(&data, "fz", "fuzz", "eth0").unwrap();
+            assert_eq!(found, vec![a[0].address.addr()], "{case:?}");
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+    let _ = vnet::ipam::status(&data, "fz", None, 90.0).unwrap();
+    vnet::ipam::release(&data, "fz", "fuzz", "eth0").unwrap();
+    assert!(vnet::ipam::find(&data, "fz", "fuzz", "eth0")
+        .unwrap()
+        .is_empty());
+    vnet::ipam::gc(&data, "fz", &[]).unwrap();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
 fn run<T: std::fmt::Debug>(name: &str, result: Result<(), proptest::test_runner::TestError<T>>) {
     if let Err(e) = result {
         panic!("fuzz family {name}: {e}");
@@ -383,11 +473,23 @@ fn one_pass(cases: u32) {
             Ok(())
         }),
     );
-    let mut r = TestRunner::new(config);
+    let mut r = TestRunner::new(config.clone());
     run(
         "env",
         r.run(&env_vars(), |v| {
             check_env(&v);
+            Ok(())
+        }),
+    );
+    // Each case makes a directory and a dozen files: fewer cases than the pure parsers.
+    let mut r = TestRunner::new(Config {
+        cases: (cases / 10).max(30),
+        ..config
+    });
+    run(
+        "store",
+        r.run(&store_case(), |c| {
+            check_store(&c);
             Ok(())
         }),
     );
