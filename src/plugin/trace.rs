@@ -4,6 +4,7 @@
 //! successful plugin's stderr. stdout stays reserved for the CNI result.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 
 use crate::explain::{lines, render, Facts, Line, PodNs};
 use crate::plan::Op;
@@ -20,9 +21,13 @@ pub fn plan(command: &str, id: &str, netns: Option<&std::path::Path>, ops: &[Op]
         eprint!("{text}");
         return;
     }
+    // O_NONBLOCK: a FIFO without a reader at that path fails (ENXIO) instead of holding
+    // the call, and with it the store's lock, for ever.
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .mode(0o600)
         .open(&target);
     if let Err(e) = file.and_then(|mut f| f.write_all(text.as_bytes())) {
         eprintln!(
