@@ -94,7 +94,9 @@ add() {
   run ip -n "$netns" link set "$ifname" up
   run ip -n "$netns" route add default via "$gateway" dev "$ifname"
   # 5. The gateway lives on the bridge; the node forwards between pods and beyond.
-  ip addr show dev "$BRIDGE" | grep -q " $gateway/$prefix " ||
+  # (grep reads a string, not a pipe: under pipefail `ip … | grep -q` fails when grep
+  # exits at its first match and ip gets SIGPIPE, and the address would be added twice.)
+  grep -q " $gateway/$prefix " <<<"$(ip addr show dev "$BRIDGE")" ||
     run ip addr add "$gateway/$prefix" dev "$BRIDGE"
   run sysctl -qw net.ipv4.ip_forward=1
   # 6. Pin the bridge MAC, or it follows its lowest port's MAC and ARP caches go stale.
@@ -106,7 +108,7 @@ add() {
 del() {
   # Deleting one end of a veth pair deletes both. A pod whose namespace is gone has no
   # interface left to delete; its address is released all the same.
-  if ip netns list | grep -qw "^$netns"; then
+  if grep -qw "^$netns" <<<"$(ip netns list)"; then
     run ip -n "$netns" link del "$ifname" 2>/dev/null || true
   fi
   lock_ipam

@@ -2,11 +2,15 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use ipnet::IpNet;
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
     RouteVia,
+};
+use netlink_packet_route::RouteNetlinkMessage;
+use rtnetlink::packet_core::{
+    NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST,
 };
 use rtnetlink::RouteMessageBuilder;
 
@@ -68,12 +72,24 @@ impl Node {
             Some(gw) => builder.gateway(gw).map_err(|e| invalid(&op, e))?,
             None => builder.scope(RouteScope::Link),
         };
-        self.handle(ns)?
-            .route()
-            .add(builder.build())
-            .execute()
-            .await
-            .map_err(|e| NetError::netlink(op, e))
+        // NLM_F_CREATE without NLM_F_EXCL (`ip route prepend`), as the reference plugins'
+        // `netlink.RouteAddEcmp`: a pod attached to two networks (podman's `--network a,b`
+        // or `network connect`) gets a default route from each, and the second must not
+        // fail with EEXIST. IPv4 keeps both, the newer first; IPv6 joins them into one
+        // multipath route. Only an identical route is still EEXIST.
+        let mut req = NetlinkMessage::from(RouteNetlinkMessage::NewRoute(builder.build()));
+        req.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE;
+        let mut replies = self
+            .handle(ns)?
+            .clone()
+            .request(req)
+            .map_err(|e| NetError::netlink(&op, e))?;
+        while let Some(reply) = replies.next().await {
+            if let NetlinkPayload::Error(err) = reply.payload {
+                return Err(NetError::netlink(op, rtnetlink::Error::NetlinkError(err)));
+            }
+        }
+        Ok(())
     }
 }
 
