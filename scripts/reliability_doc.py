@@ -50,7 +50,7 @@ def render_run(s):
 def render_kv(text):
     kv = dict(l.split("=", 1) for l in text.split() if "=" in l)
     return (f"- {kv['executions']} executions in {kv['seconds']} s ({kv['passes']} passes "
-            f"over the five input families), **{kv['panics']} panics**, every refusal with a "
+            f"over the six input families), **{kv['panics']} panics**, every refusal with a "
             f"fitting code.")
 
 

@@ -84,15 +84,24 @@ pub enum Op {
     /// route of protocol [`VNET_ROUTE_PROTO`], so a foreign route is never hit.
     DelNodeRoute { dst: IpNet, gw: Option<IpAddr> },
     /// Masquerade traffic from `srcs` (the pod's addresses) to anything outside
-    /// `exclude` (the pod network), in vnet's own nftables table. Every rule carries
-    /// `tag` as its comment so DEL and GC find it without the pod namespace.
+    /// `exclude` (the pod network), in vnet's own nftables table: the addresses become
+    /// elements of the network's pod sets, each carrying `tag` as its comment so DEL and
+    /// GC find it without the pod namespace. The first pod of a network also makes the
+    /// sets and the network's one rule per family (with `exclude`).
     AddMasquerade {
+        network: String,
         srcs: Vec<IpAddr>,
         exclude: Vec<IpNet>,
         tag: String,
     },
-    /// Delete every masquerade rule whose comment is `tag`; none is not an error.
-    DelMasquerade { tag: String },
+    /// Remove the attachment's elements: by address when the store still knew them
+    /// (`addrs`), else by `tag`; also a rule of the per-pod layout of older vnet whose
+    /// comment is `tag`. None is not an error.
+    DelMasquerade {
+        network: String,
+        addrs: Vec<IpAddr>,
+        tag: String,
+    },
 }
 
 /// The route protocol number vnet marks its node routes with (`ip route ... proto 118`;
@@ -103,6 +112,40 @@ pub const VNET_ROUTE_PROTO: u8 = 118;
 pub const NFT_FAMILY: &str = "inet";
 pub const NFT_TABLE: &str = "vnet";
 pub const NFT_CHAIN: &str = "postrouting";
+
+/// The set of a network's pod addresses of one family in vnet's table:
+/// `pods4_<network, cut to what nft names allow>_<hash>`, readable in `nft list` and
+/// unique per network whatever its name.
+pub fn masq_set(network: &str, v6: bool) -> String {
+    let readable: String = network
+        .chars()
+        .take(24)
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let family = if v6 { 6 } else { 4 };
+    format!("pods{family}_{readable}_{:08x}", fnv1a(&[network]) as u32)
+}
+
+/// The comment on a network's masquerade rule (nft keeps at most 128 bytes).
+pub fn masq_rule_comment(network: &str) -> String {
+    let plain = format!("vnet {network}");
+    if plain.len() <= 128 {
+        return plain;
+    }
+    format!("vnet# {:016x}", fnv1a(&[network]))
+}
+
+/// FNV-1a 64 over the parts, each followed by a NUL so ("ab","c") ≠ ("a","bc").
+pub fn fnv1a(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.bytes().chain([0]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
 
 impl Op {
     /// The operation that undoes this one during ADD rollback, if it leaves anything
@@ -125,7 +168,13 @@ impl Op {
                 previous: *gw,
             }),
             Op::DelNodeRoute { dst, gw: Some(gw) } => Some(Op::AddNodeRoute { dst: *dst, gw: *gw }),
-            Op::AddMasquerade { tag, .. } => Some(Op::DelMasquerade { tag: tag.clone() }),
+            Op::AddMasquerade {
+                network, srcs, tag, ..
+            } => Some(Op::DelMasquerade {
+                network: network.clone(),
+                addrs: srcs.clone(),
+                tag: tag.clone(),
+            }),
             _ => None,
         }
     }
@@ -181,17 +230,30 @@ mod tests {
                 previous: gw
             })
         );
+        let ip: IpAddr = "10.244.1.2".parse().unwrap();
         let masq = Op::AddMasquerade {
-            srcs: vec!["10.244.1.2".parse().unwrap()],
+            network: "v-net".into(),
+            srcs: vec![ip],
             exclude: vec!["10.244.0.0/16".parse().unwrap()],
             tag: "vnet v-net c1 eth0".into(),
         };
-        assert_eq!(
-            masq.undo(),
-            Some(Op::DelMasquerade {
-                tag: "vnet v-net c1 eth0".into()
-            })
-        );
-        assert_eq!(Op::DelMasquerade { tag: "t".into() }.undo(), None);
+        let del = Op::DelMasquerade {
+            network: "v-net".into(),
+            addrs: vec![ip],
+            tag: "vnet v-net c1 eth0".into(),
+        };
+        assert_eq!(masq.undo(), Some(del.clone()));
+        assert_eq!(del.undo(), None);
+    }
+
+    #[test]
+    fn masquerade_set_names_are_readable_and_distinct() {
+        assert!(masq_set("v-net", false).starts_with("pods4_v_net_"));
+        assert!(masq_set("v-net", true).starts_with("pods6_v_net_"));
+        // Same readable part, different networks.
+        assert_ne!(masq_set("v-net", false), masq_set("v_net", false));
+        let long = masq_set(&"n".repeat(200), false);
+        assert!(long.len() < 64, "{long}");
+        assert_ne!(fnv1a(&["ab", "c"]), fnv1a(&["a", "bc"]));
     }
 }

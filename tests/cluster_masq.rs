@@ -1,36 +1,16 @@
-//! `ipMasq`: tagged nftables rules in the node namespace, added by ADD, removed by DEL
-//! even with an empty `CNI_NETNS`, rolled back by a failed ADD, collected by GC.
+//! `ipMasq`: one rule per network and family in vnet's nftables table, and a set of the
+//! network's pod addresses, each element tagged with its attachment. ADD adds an element,
+//! DEL removes it even with an empty `CNI_NETNS`, a failed ADD takes it back, GC removes
+//! the elements of attachments no longer valid, CHECK finds it, and the per-pod rules of
+//! older vnet are still removed by DEL and GC. No `nft` program is needed.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
+use common::masq::masq;
 use common::*;
-use serde_json::{json, Value};
-
-/// `(comment, source address)` of every rule in vnet's chain of the node namespace.
-fn rules(node: &Netns) -> Vec<(String, String)> {
-    let out = node.exec(&["nft", "-j", "list", "table", "inet", "vnet"]);
-    if !out.status.success() {
-        return Vec::new();
-    }
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut found: Vec<(String, String)> = v["nftables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|i| i.get("rule"))
-        .map(|r| {
-            let src = r["expr"][0]["match"]["right"]
-                .as_str()
-                .unwrap_or("")
-                .to_string();
-            (r["comment"].as_str().unwrap_or("").to_string(), src)
-        })
-        .collect();
-    found.sort();
-    found
-}
+use serde_json::json;
 
 fn masq_node(subnet: &str) -> Node {
     let mut node = Node::new(subnet);
@@ -38,41 +18,82 @@ fn masq_node(subnet: &str) -> Node {
     node
 }
 
-#[test]
-fn add_tags_a_rule_and_del_without_netns_removes_it() {
-    if !root_or_skip("add_tags_a_rule_and_del_without_netns") {
-        return;
-    }
-    let node = masq_node("10.244.1.0/24");
-    let pod = Netns::new("p");
-    node.add("c1", &pod).ok();
-    assert_eq!(
-        rules(&node.ns),
-        vec![("vnet testnet c1 eth0".to_string(), "10.244.1.2".to_string())]
-    );
-    let listing =
-        String::from_utf8_lossy(&node.ns.exec(&["nft", "list", "ruleset"]).stdout).into_owned();
-    assert!(
-        listing
-            .contains("ip saddr 10.244.1.2 ip daddr != { 10.244.1.0/24, 224.0.0.0/4 } masquerade"),
-        "{listing}"
-    );
-    // The runtime lost the namespace path (plugins issue #810): DEL still cleans up.
-    node.del("c1", "").ok();
-    assert_eq!(rules(&node.ns), vec![]);
-    assert!(node.reserved().is_empty());
-    // Repeated DEL is fine.
-    node.del("c1", "").ok();
+fn pair(a: &str, c: &str) -> (String, String) {
+    (a.to_string(), c.to_string())
+}
+
+/// `nft -f -` in the node namespace.
+fn nft(node: &Netns, script: &str) {
+    use std::io::Write;
+    let mut p = std::process::Command::new("ip")
+        .args(["netns", "exec", &node.name, "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    p.stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    assert!(p.wait().unwrap().success(), "nft -f: {script}");
 }
 
 #[test]
-fn a_failed_add_takes_its_rule_back() {
-    if !root_or_skip("a_failed_add_takes_its_rule_back") {
+fn add_tags_an_element_and_del_without_netns_removes_it() {
+    if !root_or_skip("add_tags_an_element") {
+        return;
+    }
+    let root = rootns::RootNs::snapshot();
+    let node = masq_node("10.244.1.0/24");
+    let (a, b) = (Netns::new("p"), Netns::new("q"));
+    let r = node.add("c1", &a).ok().json();
+    node.add("c2", &b).ok();
+    let m = masq(&node.ns);
+    assert_eq!(
+        m.tagged(),
+        vec![
+            pair("10.244.1.2", "vnet testnet c1 eth0"),
+            pair("10.244.1.3", "vnet testnet c2 eth0")
+        ]
+    );
+    assert_eq!(m.rules, vec!["vnet testnet"], "one rule for the network");
+    assert!(
+        m.text.contains("ip saddr @pods4_testnet_")
+            && m.text
+                .contains("ip daddr != 10.244.1.0/24 ip daddr != 224.0.0.0/4 masquerade"),
+        "{}",
+        m.text
+    );
+    // CHECK finds the element.
+    let check = with_prev(&node.conf, &r);
+    node.call("CHECK", "c1", &a.path(), "eth0", &check).ok();
+    // The runtime lost the namespace path (plugins issue #810): DEL still cleans up.
+    node.del("c1", "").ok();
+    assert_eq!(
+        masq(&node.ns).tagged(),
+        vec![pair("10.244.1.3", "vnet testnet c2 eth0")]
+    );
+    // Now CHECK of c1 would miss it.
+    let e = node.call("CHECK", "c1", &a.path(), "eth0", &check);
+    assert_ne!(e.code, 0);
+    node.del("c1", "").ok();
+    node.del("c2", &b.path()).ok();
+    let m = masq(&node.ns);
+    assert!(m.elems.is_empty(), "{m:?}");
+    assert_eq!(m.rules, vec!["vnet testnet"], "the network's rule stays");
+    assert!(node.reserved().is_empty());
+    drop(node);
+    root.assert_unchanged();
+}
+
+#[test]
+fn a_failed_add_takes_its_element_back() {
+    if !root_or_skip("a_failed_add_takes_its_element_back") {
         return;
     }
     let node = masq_node("10.244.1.0/24");
     let n = node.ns.name.as_str();
-    // The bridge already holds another subnet's gateway: ADD fails after the rule.
+    // The bridge already holds another subnet's gateway: ADD fails after the element.
     sh_ok(&["ip", "-n", n, "link", "add", "v-net-0", "type", "bridge"]);
     sh_ok(&[
         "ip",
@@ -92,17 +113,17 @@ fn a_failed_add_takes_its_rule_back() {
     let stderr = add.stderr.clone();
     add.err(106);
     assert!(
-        stderr.contains("masquerade comment '\"vnet testnet c1 eth0\"'"),
-        "the rule was planned: {stderr}"
+        stderr.contains("10.244.1.2 comment \"vnet testnet c1 eth0\""),
+        "the element was planned: {stderr}"
     );
-    assert_eq!(rules(&node.ns), vec![], "rolled back");
+    assert!(masq(&node.ns).elems.is_empty(), "rolled back");
     assert!(node.veths().is_empty());
     assert!(node.reserved().is_empty());
 }
 
 #[test]
-fn gc_removes_the_rules_of_attachments_no_longer_valid() {
-    if !root_or_skip("gc_removes_the_rules") {
+fn gc_removes_the_elements_of_attachments_no_longer_valid() {
+    if !root_or_skip("gc_removes_the_elements") {
         return;
     }
     let mut node = masq_node("10.244.3.0/24");
@@ -134,31 +155,20 @@ fn gc_removes_the_rules_of_attachments_no_longer_valid() {
     node.add("ca", &a).ok();
     node.add("cb", &b).ok();
     // The cluster range, not just the pod's subnet, is excluded: no NAT between nodes.
-    let listing =
-        String::from_utf8_lossy(&node.ns.exec(&["nft", "list", "ruleset"]).stdout).into_owned();
+    let m = masq(&node.ns);
     assert!(
-        listing.contains("ip daddr != { 10.244.0.0/16, 224.0.0.0/4 } masquerade"),
-        "{listing}"
+        m.text
+            .contains("ip daddr != 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade"),
+        "{}",
+        m.text
     );
-    // Another network's rule in the same table is not GC's business.
-    let other = json!({"nftables": [{"add": {"rule": {"family": "inet", "table": "vnet",
-        "chain": "postrouting", "comment": "vnet othernet cz eth0",
-        "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}},
-                  "right": "10.77.0.2"}}, {"masquerade": null}]}}}]});
-    let mut add_other = std::process::Command::new("ip")
-        .args(["netns", "exec", n, "nft", "-j", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    add_other
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(other.to_string().as_bytes())
-        .unwrap();
-    assert!(add_other.wait().unwrap().success());
-
+    // Another network's set, element and rule in the same table are not GC's business.
+    nft(
+        &node.ns,
+        "add set inet vnet pods4_othernet { type ipv4_addr; }\n\
+         add element inet vnet pods4_othernet { 10.77.0.2 comment \"vnet othernet cz eth0\" }\n\
+         add rule inet vnet postrouting ip saddr 10.77.0.3 masquerade comment \"vnet othernet cy eth0\"\n",
+    );
     let mut gc = node.conf.clone();
     gc["cni.dev/valid-attachments"] = json!([{"containerID": "ca", "ifname": "eth0"}]);
     Cni::new(Some(&node.ns))
@@ -166,41 +176,172 @@ fn gc_removes_the_rules_of_attachments_no_longer_valid() {
         .env("CNI_PATH", REF_DIR)
         .run_json(&gc)
         .ok();
+    let m = masq(&node.ns);
     assert_eq!(
-        rules(&node.ns),
+        m.tagged(),
         vec![
-            ("vnet othernet cz eth0".to_string(), "10.77.0.2".to_string()),
-            ("vnet testnet ca eth0".to_string(), "10.244.3.2".to_string()),
+            pair("10.244.3.2", "vnet testnet ca eth0"),
+            pair("10.77.0.2", "vnet othernet cz eth0"),
         ]
     );
+    assert_eq!(m.rules, vec!["vnet othernet cy eth0", "vnet testnet"]);
     assert_eq!(node.reserved(), vec!["10.244.3.2"]);
 }
 
+/// A node upgraded with pods running: the per-pod rules older vnet wrote (tag as the
+/// rule's comment) are removed by DEL and GC, and new pods join the set beside them.
 #[test]
-fn status_and_backends() {
+fn per_pod_rules_of_older_vnet_are_removed_by_del_and_gc() {
+    if !root_or_skip("upgrade_path") {
+        return;
+    }
+    let mut node = masq_node("10.244.5.0/24");
+    node.conf["cniVersion"] = json!("1.1.0");
+    // What vnet wrote before: a table, the chain and one rule per pod, with reservations.
+    nft(
+        &node.ns,
+        "add table inet vnet\n\
+         add chain inet vnet postrouting { type nat hook postrouting priority srcnat; policy accept; }\n\
+         add rule inet vnet postrouting ip saddr 10.244.5.2 ip daddr != { 10.244.5.0/24, 224.0.0.0/4 } masquerade comment \"vnet testnet old1 eth0\"\n\
+         add rule inet vnet postrouting ip saddr 10.244.5.3 ip daddr != { 10.244.5.0/24, 224.0.0.0/4 } masquerade comment \"vnet testnet old2 eth0\"\n",
+    );
+    let dir = node.net_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("10.244.5.2"), "old1\r\neth0").unwrap();
+    std::fs::write(dir.join("10.244.5.3"), "old2\r\neth0").unwrap();
+    let pod = Netns::new("p");
+    let r = node.add("new1", &pod).ok().json();
+    assert_eq!(r["ips"][0]["address"], "10.244.5.4/24");
+    let m = masq(&node.ns);
+    assert_eq!(
+        m.rules,
+        vec![
+            "vnet testnet",
+            "vnet testnet old1 eth0",
+            "vnet testnet old2 eth0"
+        ]
+    );
+    assert_eq!(
+        m.tagged(),
+        vec![pair("10.244.5.4", "vnet testnet new1 eth0")]
+    );
+    // DEL of an old pod removes its rule (its namespace is long gone).
+    node.del("old1", "").ok();
+    assert_eq!(
+        masq(&node.ns).rules,
+        vec!["vnet testnet", "vnet testnet old2 eth0"]
+    );
+    // GC with only the new pod valid removes the other old rule, keeps the new layout.
+    let mut gc = node.conf.clone();
+    gc["cni.dev/valid-attachments"] = json!([{"containerID": "new1", "ifname": "eth0"}]);
+    Cni::new(Some(&node.ns))
+        .env("CNI_COMMAND", "GC")
+        .env("CNI_PATH", REF_DIR)
+        .run_json(&gc)
+        .ok();
+    let m = masq(&node.ns);
+    assert_eq!(m.rules, vec!["vnet testnet"]);
+    assert_eq!(
+        m.tagged(),
+        vec![pair("10.244.5.4", "vnet testnet new1 eth0")]
+    );
+    assert_eq!(node.reserved(), vec!["10.244.5.4"]);
+}
+
+/// Two networks on one node: each its own sets and rule; DEL of one never touches the
+/// other's elements, even for the same container ID.
+#[test]
+fn two_networks_keep_their_own_sets() {
+    if !root_or_skip("two_networks") {
+        return;
+    }
+    let node = masq_node("10.244.6.0/24");
+    let mut other = node.conf.clone();
+    other["name"] = json!("othernet");
+    other["bridge"] = json!("v-net-1");
+    other["ipam"]["subnet"] = json!("10.246.6.0/24");
+    let (a, b) = (Netns::new("a"), Netns::new("b"));
+    node.add("same", &a).ok();
+    node.call("ADD", "same", &b.path(), "eth0", &other).ok();
+    let m = masq(&node.ns);
+    assert_eq!(m.rules, vec!["vnet othernet", "vnet testnet"]);
+    assert_eq!(
+        m.tagged(),
+        vec![
+            pair("10.244.6.2", "vnet testnet same eth0"),
+            pair("10.246.6.2", "vnet othernet same eth0")
+        ]
+    );
+    let sets: std::collections::BTreeSet<&str> =
+        m.elems.iter().map(|(s, _, _)| s.as_str()).collect();
+    assert_eq!(sets.len(), 2, "{sets:?}");
+    node.del("same", "").ok();
+    assert_eq!(
+        masq(&node.ns).tagged(),
+        vec![pair("10.246.6.2", "vnet othernet same eth0")]
+    );
+    node.call("DEL", "same", &b.path(), "eth0", &other).ok();
+    assert!(masq(&node.ns).elems.is_empty());
+}
+
+#[test]
+fn status_and_backends_need_no_nft_program() {
     if !root_or_skip("status_and_backends") {
         return;
     }
     let mut node = masq_node("10.244.1.0/24");
     // DEL and GC before vnet ever made its table: nothing to do, success.
     node.del("c9", "").ok();
-    assert_eq!(rules(&node.ns), vec![]);
+    assert_eq!(masq(&node.ns), common::masq::Masq::default());
     node.conf["cniVersion"] = json!("1.1.0");
     let mut gc = node.conf.clone();
     gc["cni.dev/valid-attachments"] = json!([]);
-    Cni::new(Some(&node.ns))
-        .env("CNI_COMMAND", "GC")
-        .env("CNI_PATH", REF_DIR)
-        .run_json(&gc)
-        .ok();
-    Cni::new(Some(&node.ns))
-        .env("CNI_COMMAND", "STATUS")
-        .env("CNI_PATH", REF_DIR)
-        .run_json(&node.conf)
-        .ok();
-    node.conf["ipMasqBackend"] = json!("iptables");
+    // No nft on PATH (nor anywhere vnet would look for it before): still ready, ADD works.
+    let no_nft = |vars: &[(&str, &str)], conf: &serde_json::Value| {
+        let mut args = vec!["-i".to_string(), "PATH=/nonexistent".to_string()];
+        args.extend(vars.iter().map(|(k, v)| format!("{k}={v}")));
+        args.push(BIN.to_string());
+        // `env -i` starts from nothing; the variables ride on its command line.
+        let mut cmd = std::process::Command::new("ip");
+        cmd.args(["netns", "exec", &node.ns.name, "/usr/bin/env"])
+            .args(&args);
+        let out = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut ch| {
+                use std::io::Write;
+                ch.stdin
+                    .take()
+                    .unwrap()
+                    .write_all(conf.to_string().as_bytes())?;
+                ch.wait_with_output()
+            })
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    };
+    no_nft(&[("CNI_COMMAND", "GC"), ("CNI_PATH", REF_DIR)], &gc);
+    no_nft(&[("CNI_COMMAND", "STATUS")], &node.conf);
     let pod = Netns::new("p");
-    let e = node.add("c1", &pod).err(2);
+    let p = pod.path();
+    let add = [
+        ("CNI_COMMAND", "ADD"),
+        ("CNI_CONTAINERID", "c1"),
+        ("CNI_NETNS", p.as_str()),
+        ("CNI_IFNAME", "eth0"),
+    ];
+    no_nft(&add, &node.conf);
+    assert_eq!(
+        masq(&node.ns).tagged(),
+        vec![pair("10.244.1.2", "vnet testnet c1 eth0")]
+    );
+    node.del("c1", &pod.path()).ok();
+    node.conf["ipMasqBackend"] = json!("iptables");
+    let e = node.add("c2", &pod).err(2);
     assert!(e["msg"].as_str().unwrap().contains("iptables"), "{e}");
-    assert_eq!(rules(&node.ns), vec![]);
+    assert!(masq(&node.ns).elems.is_empty());
 }

@@ -48,10 +48,11 @@ fn namespaces() -> Vec<PathBuf> {
 /// namespace file, e.g. a /run/netns entry between `ip netns add`'s create and mount, or
 /// between `ip netns del`'s unmount and unlink; it holds no addresses.
 fn vanished(e: &NetError) -> bool {
-    matches!(
-        e.errno(),
-        Some(libc::ENOENT) | Some(libc::ESRCH) | Some(libc::EINVAL)
-    )
+    e.netns_gone()
+        || matches!(
+            e.errno(),
+            Some(libc::ENOENT) | Some(libc::ESRCH) | Some(libc::EINVAL)
+        )
 }
 
 fn addresses_in(
@@ -59,8 +60,14 @@ fn addresses_in(
     ifnames: &BTreeSet<String>,
     out: &mut HashSet<IpAddr>,
 ) -> Result<(), String> {
-    let node = match Node::open(Some(path)) {
-        Ok(n) => n,
+    // The namespace this command runs in is one of them: read it as the host side (the
+    // plugin refuses it as a pod's, which is right for the plugin and wrong here).
+    let (node, ns) = match Node::open(Some(path)) {
+        Ok(n) => (n, Ns::Pod),
+        Err(NetError::OwnNamespace { .. }) => match Node::open(None) {
+            Ok(n) => (n, Ns::Host),
+            Err(e) => return Err(format!("cannot inspect this namespace: {e}")),
+        },
         Err(e) if vanished(&e) => return Ok(()),
         Err(e) => {
             return Err(format!(
@@ -70,7 +77,7 @@ fn addresses_in(
         }
     };
     for ifname in ifnames {
-        match node.addrs(Ns::Pod, ifname) {
+        match node.addrs(ns, ifname) {
             Ok(addrs) => out.extend(addrs.iter().map(|a| a.addr())),
             Err(e) if e.errno() == Some(libc::ENODEV) => {}
             Err(e) => return Err(format!("list addresses in {}: {e}", path.display())),

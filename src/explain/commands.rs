@@ -5,7 +5,9 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::plan::{Ns, Op, NFT_CHAIN, NFT_FAMILY, NFT_TABLE, VNET_ROUTE_PROTO};
+use crate::plan::{
+    masq_rule_comment, masq_set, Ns, Op, NFT_CHAIN, NFT_FAMILY, NFT_TABLE, VNET_ROUTE_PROTO,
+};
 
 /// One shell command and why it is there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +82,8 @@ impl PodNs {
 pub struct Facts {
     pub bridge_exists: bool,
     pub bridge_addrs: Vec<IpNet>,
+    /// Whether the network's masquerade set (and so its rule) exists, IPv4 and IPv6.
+    pub masq_sets: (bool, bool),
 }
 
 fn ip_in(ns: Ns, pod: &PodNs) -> String {
@@ -172,43 +176,110 @@ fn op_lines(op: &Op, pod: &PodNs, facts: &Facts) -> Vec<Line> {
                 "this subnet left the node table; proto 118 marks routes vnet made, so no other route is touched",
             )]
         }
-        Op::AddMasquerade { srcs, exclude, tag } => masquerade_lines(srcs, exclude, tag),
-        Op::DelMasquerade { tag } => vec![Line::new(
-            format!("nft -a list chain {NFT_FAMILY} {NFT_TABLE} {NFT_CHAIN} | grep 'comment \"{tag}\"'"),
-            format!("then `nft delete rule {NFT_FAMILY} {NFT_TABLE} {NFT_CHAIN} handle N` for each: the pod's masquerade rules, found by their tag even without its namespace"),
-        )],
+        Op::AddMasquerade {
+            network,
+            srcs,
+            exclude,
+            tag,
+        } => masquerade_lines(network, srcs, exclude, tag, facts),
+        Op::DelMasquerade {
+            network,
+            addrs,
+            tag,
+        } => unmasquerade_lines(network, addrs, tag),
     }
 }
 
-fn masquerade_lines(srcs: &[IpAddr], exclude: &[IpNet], tag: &str) -> Vec<Line> {
-    let mut out = vec![
-        Line::new(format!("nft add table {NFT_FAMILY} {NFT_TABLE}"), "vnet's own nftables table: nobody else's rules are touched"),
-        Line::new(
+fn set_family(ip: IpAddr) -> (&'static str, &'static str, &'static str) {
+    if ip.is_ipv4() {
+        ("ip", "ipv4_addr", "224.0.0.0/4")
+    } else {
+        ("ip6", "ipv6_addr", "ff00::/8")
+    }
+}
+
+fn masquerade_lines(
+    network: &str,
+    srcs: &[IpAddr],
+    exclude: &[IpNet],
+    tag: &str,
+    facts: &Facts,
+) -> Vec<Line> {
+    let exists = |ip: &IpAddr| match ip {
+        IpAddr::V4(_) => facts.masq_sets.0,
+        IpAddr::V6(_) => facts.masq_sets.1,
+    };
+    let mut out = Vec::new();
+    if srcs.iter().any(|s| !exists(s)) {
+        out.push(Line::new(
+            format!("nft add table {NFT_FAMILY} {NFT_TABLE}"),
+            "vnet's own nftables table: nobody else's rules are touched",
+        ));
+        out.push(Line::new(
             format!("nft add chain {NFT_FAMILY} {NFT_TABLE} {NFT_CHAIN} '{{ type nat hook postrouting priority srcnat; policy accept; }}'"),
             "source NAT happens after routing, on the way out",
-        ),
-    ];
+        ));
+    }
+    let mut seen = Vec::new();
     for src in srcs {
-        let (fam, multicast) = if src.is_ipv4() {
-            ("ip", "224.0.0.0/4")
-        } else {
-            ("ip6", "ff00::/8")
-        };
-        let mut keep: Vec<String> = exclude
-            .iter()
-            .filter(|n| n.addr().is_ipv4() == src.is_ipv4())
-            .map(ToString::to_string)
-            .collect();
-        keep.push(multicast.to_string());
+        let (fam, kind, multicast) = set_family(*src);
+        let set = masq_set(network, src.is_ipv6());
+        if exists(src) && !seen.contains(&set) {
+            seen.push(set.clone());
+            out.push(Line::note(format!(
+                "masquerade set {set} and the network's rule exist already (its first pod made them)"
+            )));
+        }
+        if !seen.contains(&set) {
+            seen.push(set.clone());
+            let mut keep: Vec<String> = exclude
+                .iter()
+                .filter(|n| n.addr().is_ipv4() == src.is_ipv4())
+                .map(|n| format!("{fam} daddr != {n}"))
+                .collect();
+            keep.push(format!("{fam} daddr != {multicast}"));
+            out.push(Line::new(
+                format!("nft add set {NFT_FAMILY} {NFT_TABLE} {set} '{{ type {kind}; }}'"),
+                "the network's pods, one set per family: the first pod of the network makes it (vnet makes it exclusively, so two first pods cannot both add the rule)",
+            ));
+            out.push(Line::new(
+                format!(
+                    "nft add rule {NFT_FAMILY} {NFT_TABLE} {NFT_CHAIN} {fam} saddr @{set} {} masquerade comment '\"{}\"'",
+                    keep.join(" "),
+                    masq_rule_comment(network)
+                ),
+                "ipMasq, one rule per network: leaving the pod network, a pod's address is replaced by the node's (one set lookup per packet however many pods)",
+            ));
+        }
         out.push(Line::new(
             format!(
-                "nft add rule {NFT_FAMILY} {NFT_TABLE} {NFT_CHAIN} {fam} saddr {src} {fam} daddr != {{ {} }} masquerade comment '\"{tag}\"'",
-                keep.join(", ")
+                "nft add element {NFT_FAMILY} {NFT_TABLE} {set} '{{ {src} comment \"{tag}\" }}'"
             ),
-            "ipMasq: leaving the pod network, the pod's address is replaced by the node's",
+            "this pod's address joins the set, tagged with its attachment",
         ));
     }
     out
+}
+
+fn unmasquerade_lines(network: &str, addrs: &[IpAddr], tag: &str) -> Vec<Line> {
+    if addrs.is_empty() {
+        return vec![Line::new(
+            format!("nft list set {NFT_FAMILY} {NFT_TABLE} {} | grep 'comment \"{tag}\"'", masq_set(network, false)),
+            format!("then `nft delete element {NFT_FAMILY} {NFT_TABLE} SET '{{ ADDRESS }}'` for each (and the same in the IPv6 set): the pod's elements, found by their tag even without its namespace or its addresses"),
+        )];
+    }
+    addrs
+        .iter()
+        .map(|a| {
+            Line::new(
+                format!(
+                    "nft delete element {NFT_FAMILY} {NFT_TABLE} {} '{{ {a} }}'",
+                    masq_set(network, a.is_ipv6())
+                ),
+                "the pod's address leaves the network's masquerade set",
+            )
+        })
+        .collect()
 }
 
 fn bridge_lines(name: &str, mtu: Option<u32>, promisc: bool, facts: &Facts) -> Vec<Line> {

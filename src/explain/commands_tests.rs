@@ -73,6 +73,7 @@ fn shared_pieces_are_reused_when_present() {
     let facts = Facts {
         bridge_exists: true,
         bridge_addrs: vec!["10.244.1.1/24".parse().unwrap()],
+        ..Facts::default()
     };
     let reused = lines(&ops, &pod(), &facts);
     assert!(reused.iter().all(|l| l.cmd.is_empty()), "{reused:?}");
@@ -86,6 +87,7 @@ fn force_address_deletes_the_conflict_first() {
             "10.9.9.1/24".parse().unwrap(),
             "fd00:1::1/64".parse().unwrap(),
         ],
+        ..Facts::default()
     };
     let op = Op::EnsureBridgeAddr {
         dev: "br0".into(),
@@ -160,4 +162,40 @@ fn render_aligns_comments() {
         Line::new("ip", "b"),
     ]);
     assert_eq!(text, "# hello\nip link  # a\nip       # b\n");
+}
+
+#[test]
+fn masquerade_makes_the_network_layout_only_when_missing() {
+    let op = Op::AddMasquerade {
+        network: "v-net".into(),
+        srcs: vec!["10.244.1.2".parse().unwrap()],
+        exclude: vec!["10.244.0.0/16".parse().unwrap()],
+        tag: "vnet v-net c1 eth0".into(),
+    };
+    let set = crate::plan::masq_set("v-net", false);
+    let fresh: Vec<String> = lines(std::slice::from_ref(&op), &pod(), &Facts::default())
+        .into_iter()
+        .map(|l| l.cmd)
+        .collect();
+    assert_eq!(fresh.len(), 5, "{fresh:?}");
+    assert_eq!(
+        fresh[3],
+        format!("nft add rule inet vnet postrouting ip saddr @{set} ip daddr != 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade comment '\"vnet v-net\"'")
+    );
+    assert_eq!(
+        fresh[4],
+        format!(
+            "nft add element inet vnet {set} '{{ 10.244.1.2 comment \"vnet v-net c1 eth0\" }}'"
+        )
+    );
+    let facts = Facts {
+        masq_sets: (true, false),
+        ..Facts::default()
+    };
+    let later: Vec<String> = lines(&[op], &pod(), &facts)
+        .into_iter()
+        .map(|l| l.cmd)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(later, vec![fresh[4].clone()]);
 }

@@ -66,15 +66,22 @@ fn facts(ask: &Ask) -> Facts {
     } else {
         Vec::new()
     };
+    let masq_sets = if ask.conf.ip_masq {
+        node.masquerade_sets(&ask.conf.name).unwrap_or_default()
+    } else {
+        (false, false)
+    };
     Facts {
         bridge_exists,
         bridge_addrs,
+        masq_sets,
     }
 }
 
 fn add(ask: &Ask) -> Result<Vec<Line>, Error> {
     let mut out = Vec::new();
     let mut result = None;
+    let mut subnets = Vec::new();
     match &ask.conf.ipam_type {
         None => out.push(Line::note("no ipam.type: layer 2 only, the pod gets no address")),
         Some(t) if !ask.conf.builtin_ipam() => out.push(Line::note(format!(
@@ -82,6 +89,7 @@ fn add(ask: &Ask) -> Result<Vec<Line>, Error> {
         ))),
         Some(_) => {
             let conf = IpamConf::parse(&ask.conf.raw, &ask.args.ips)?;
+            subnets = conf.subnets();
             let preview = ipam::preview_add(&conf, &ask.conf.name, ask.container_id, ask.ifname)?;
             out.push(Line::note("IPAM, host-local store: who gets which address is a file on the node"));
             out.extend(store::add_lines(&preview, ask.container_id, ask.ifname));
@@ -99,8 +107,15 @@ fn add(ask: &Ask) -> Result<Vec<Line>, Error> {
     ));
     let mut ops = add_ops(ask.conf, ask.ifname, &ask.veth, result.as_ref());
     if let Some(r) = &result {
-        if let Some(op) = masq::add_op(ask.conf, ask.container_id, ask.ifname, cluster.as_ref(), r)
-        {
+        let op = masq::add_op(
+            ask.conf,
+            &subnets,
+            ask.container_id,
+            ask.ifname,
+            cluster.as_ref(),
+            r,
+        );
+        if let Some(op) = op {
             masq::insert(&mut ops, op);
         }
     }
@@ -158,18 +173,31 @@ fn del(ask: &Ask) -> Result<Vec<Line>, Error> {
     out.push(Line::note(
         "the bridge and its gateway address stay for the node's other pods",
     ));
+    // The addresses the store holds for the pod: DEL finds its masquerade elements by
+    // them (by its tag when there are none), then releases them.
+    let store = match ask.conf.builtin_ipam() {
+        true => {
+            let conf = IpamConf::parse(&ask.conf.raw, &ask.args.ips)?;
+            let held =
+                ipam::preview_del(&conf.data_dir, &ask.conf.name, ask.container_id, ask.ifname);
+            Some((conf, held))
+        }
+        false => None,
+    };
     if ask.conf.ip_masq {
         let tag = masq::tag(&ask.conf.name, ask.container_id, ask.ifname);
-        let op = Op::DelMasquerade { tag };
+        let op = Op::DelMasquerade {
+            network: ask.conf.name.clone(),
+            addrs: store.as_ref().map(|(_, h)| h.clone()).unwrap_or_default(),
+            tag,
+        };
         out.extend(lines(
             &[op],
             &PodNs::from_path(ask.netns),
             &Facts::default(),
         ));
     }
-    if ask.conf.builtin_ipam() {
-        let conf = IpamConf::parse(&ask.conf.raw, &ask.args.ips)?;
-        let held = ipam::preview_del(&conf.data_dir, &ask.conf.name, ask.container_id, ask.ifname);
+    if let Some((conf, held)) = store {
         out.push(Line::note("IPAM, host-local store: release the address"));
         out.extend(store::del_lines(
             &conf.data_dir.join(&ask.conf.name),

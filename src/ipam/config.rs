@@ -35,6 +35,17 @@ impl IpamConf {
             requested: requested(top, runtime, args_ips)?,
         })
     }
+
+    /// The subnet of every range, each once.
+    pub fn subnets(&self) -> Vec<ipnet::IpNet> {
+        let mut out: Vec<ipnet::IpNet> = Vec::new();
+        for r in self.range_sets.iter().flat_map(|s| s.ranges()) {
+            if !out.contains(&r.subnet()) {
+                out.push(r.subnet());
+            }
+        }
+        out
+    }
 }
 
 /// `runtimeConfig.ipRanges`, then the legacy top-level range, then `ipam.ranges`.

@@ -66,8 +66,17 @@ impl Node {
                 self.block_on(self.set_node_route(*dst, *gw, true))
             }
             Op::DelNodeRoute { dst, gw } => self.block_on(self.del_node_route(*dst, *gw)),
-            Op::AddMasquerade { srcs, exclude, tag } => self.add_masquerade(srcs, exclude, tag),
-            Op::DelMasquerade { tag } => self.del_masquerade(tag).map(drop),
+            Op::AddMasquerade {
+                network,
+                srcs,
+                exclude,
+                tag,
+            } => self.add_masquerade(network, srcs, exclude, tag),
+            Op::DelMasquerade {
+                network,
+                addrs,
+                tag,
+            } => self.del_masquerade(network, addrs, tag).map(drop),
         }
     }
 }

@@ -28,6 +28,8 @@ pub struct Node {
     pub(crate) pod: Option<Side>,
     /// Links this invocation has read or changed, by namespace and name (see `link.rs`).
     pub(crate) known: RefCell<HashMap<(Ns, String), Link>>,
+    /// The netfilter socket for masquerade, opened on first use (`masq.rs`).
+    pub(crate) nft: RefCell<Option<super::nft::NftSock>>,
     rt: Runtime,
 }
 
@@ -55,6 +57,7 @@ impl Node {
             host,
             pod,
             known: RefCell::default(),
+            nft: RefCell::default(),
             rt,
         })
     }

@@ -1,237 +1,290 @@
-//! Masquerade rules in vnet's own nftables table, through the `nft` program's JSON
-//! interface (`nft -j`): the one place vnet runs a program, since nftables has no
-//! netlink library here that is not a hand-built byte format.
+//! Masquerade in vnet's own nftables table, through netlink (`nft.rs`): one rule per
+//! network and family, and a set of the network's pod addresses.
 //!
 //! ```text
 //! table inet vnet {
+//!   set pods4_v_net_1a2b3c4d {
+//!     type ipv4_addr
+//!     elements = { 10.244.1.2 comment "vnet v-net c1 eth0", … }
+//!   }
 //!   chain postrouting {
 //!     type nat hook postrouting priority srcnat; policy accept;
-//!     ip saddr 10.244.1.2 ip daddr != { 10.244.0.0/16, 224.0.0.0/4 } masquerade comment "vnet v-net c1 eth0"
+//!     ip saddr @pods4_v_net_1a2b3c4d ip daddr != 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade comment "vnet v-net"
 //!   }
 //! }
 //! ```
 //!
-//! Each rule carries the attachment's tag as its comment, so DEL and GC find it from the
-//! network name, container ID and ifname alone: no pod namespace, no pod address.
+//! ADD adds one element, DEL removes one by its address (or, when the store no longer
+//! knows it, by the attachment's tag in the element's comment), so the packet path does
+//! one set lookup however many pods the node runs, and neither call lists the pods.
+//! Older vnet wrote one rule per pod with the tag as the rule's comment; DEL and GC still
+//! find and remove those, so a node upgraded with pods running leaks nothing.
 
-use std::io::Write;
+use std::cell::RefMut;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use serde_json::{json, Value};
+use nix::errno::Errno;
 
-use crate::plan::{NFT_CHAIN, NFT_FAMILY, NFT_TABLE};
+use crate::plan::{masq_rule_comment, masq_set, NFT_CHAIN, NFT_TABLE};
 
-use super::netns;
-use super::{NetError, Node};
+use super::nft::{NftResult, NftSock};
+use super::nft_wire::{self as wire, Family, Names};
+use super::{netns, NetError, Node};
+
+const NAMES: Names<'static> = Names {
+    table: NFT_TABLE,
+    chain: NFT_CHAIN,
+};
+
+/// Multicast is never masqueraded: rewriting its source breaks protocols that reply to
+/// the sender.
+const MCAST4: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(224, 0, 0, 0), 4);
+const MCAST6: Ipv6Net = Ipv6Net::new_assert(Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8);
+
+fn set_name(network: &str, f: Family) -> String {
+    masq_set(network, f == Family::V6)
+}
+
+/// The families present in `ips`, IPv4 first.
+fn families(ips: &[IpAddr]) -> Vec<Family> {
+    [Family::V4, Family::V6]
+        .into_iter()
+        .filter(|f| ips.iter().any(|ip| Family::of(*ip) == *f))
+        .collect()
+}
+
+fn nft_err(op: String, e: Errno) -> NetError {
+    NetError::from_errno(op, e as i32)
+}
 
 impl Node {
-    /// Add one masquerade rule per source address (creating table and chain if needed),
-    /// all in one atomic nft transaction.
+    /// The netfilter socket, made on first use in the node namespace (on a thread that
+    /// entered it, so a `Node` moved to another thread still changes the right one).
+    fn nft(&self) -> Result<RefMut<'_, NftSock>, NetError> {
+        let mut slot = self.nft.borrow_mut();
+        if slot.is_none() {
+            let sock = netns::run_in(&self.host.ns, NftSock::open)
+                .map_err(|e| NetError::Namespace(e.describe("host")))?
+                .map_err(|e| NetError::Namespace(format!("open a netfilter socket: {e}")))?;
+            *slot = Some(sock);
+        }
+        RefMut::filter_map(slot, Option::as_mut)
+            .map_err(|_| NetError::Namespace("no netfilter socket".into()))
+    }
+
+    /// Adds the pod's addresses to the network's sets, tagged. One transaction when the
+    /// network's sets exist; else one that makes table, chain, set and rule first. The
+    /// set is created exclusively, so of two first pods racing exactly one adds the
+    /// rule and the other, refused with EEXIST, just adds its elements.
     pub(crate) fn add_masquerade(
         &self,
+        network: &str,
         srcs: &[IpAddr],
         exclude: &[IpNet],
         tag: &str,
     ) -> Result<(), NetError> {
-        let batch = add_batch(srcs, exclude, tag);
-        self.nft(
-            &format!("add masquerade rules {tag:?}"),
-            &["-f", "-"],
-            Some(&batch),
-        )
-        .map(drop)
+        let op = || format!("add masquerade elements {tag:?}");
+        for f in families(srcs) {
+            let set = set_name(network, f);
+            let ips: Vec<IpAddr> = srcs
+                .iter()
+                .copied()
+                .filter(|ip| Family::of(*ip) == f)
+                .collect();
+            let elems: Vec<(IpAddr, Option<&str>)> =
+                ips.iter().map(|ip| (*ip, Some(tag))).collect();
+            let mut sock = self.nft()?;
+            let add = |sock: &mut NftSock| {
+                sock.transact(|seq| vec![wire::set_elems(&NAMES, &set, &elems, false, seq)])
+            };
+            match add(&mut sock) {
+                Ok(()) => continue,
+                // No table or no set yet: this is the network's first pod of this family.
+                Err(Errno::ENOENT) => {
+                    match create_layout(&mut sock, network, f, exclude, &set, &elems) {
+                        Ok(()) => continue,
+                        Err(Errno::EEXIST) => add(&mut sock),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            }
+            .or_else(|e| match e {
+                // An element left by a pod that never got its DEL: its address is this
+                // pod's now (the store says so), and so is the element.
+                Errno::EEXIST => sock.transact(|seq| {
+                    vec![
+                        wire::set_elems(&NAMES, &set, &addrs_only(&ips), true, seq),
+                        wire::set_elems(&NAMES, &set, &elems, false, seq + 1),
+                    ]
+                }),
+                e => Err(e),
+            })
+            .map_err(|e| nft_err(op(), e))?;
+        }
+        Ok(())
     }
 
-    /// Delete every rule of vnet's chain whose comment is `tag`; returns how many.
-    pub(crate) fn del_masquerade(&self, tag: &str) -> Result<usize, NetError> {
+    /// Removes the attachment's elements (by address, else by tag) and any rule of the
+    /// old per-pod layout tagged for it; returns how many it removed.
+    pub(crate) fn del_masquerade(
+        &self,
+        network: &str,
+        addrs: &[IpAddr],
+        tag: &str,
+    ) -> Result<usize, NetError> {
+        let op = || format!("delete masquerade elements {tag:?}");
+        let mut removed = 0;
+        let mut by_tag = addrs.is_empty();
+        for f in families(addrs) {
+            let set = set_name(network, f);
+            let ips: Vec<IpAddr> = addrs
+                .iter()
+                .copied()
+                .filter(|ip| Family::of(*ip) == f)
+                .collect();
+            let mut sock = self.nft()?;
+            match sock
+                .transact(|seq| vec![wire::set_elems(&NAMES, &set, &addrs_only(&ips), true, seq)])
+            {
+                Ok(()) => removed += ips.len(),
+                // Not there (already gone, or never added): look by tag, which also
+                // catches an address the store did not know.
+                Err(Errno::ENOENT) => by_tag = true,
+                Err(e) => return Err(nft_err(op(), e)),
+            }
+        }
+        if by_tag {
+            for (f, ip) in self
+                .masquerade_elements(network)?
+                .into_iter()
+                .filter_map(|(ip, t)| (t.as_deref() == Some(tag)).then_some((Family::of(ip), ip)))
+            {
+                let set = set_name(network, f);
+                match self
+                    .nft()?
+                    .transact(|seq| vec![wire::set_elems(&NAMES, &set, &[(ip, None)], true, seq)])
+                {
+                    Ok(()) => removed += 1,
+                    Err(Errno::ENOENT) => {}
+                    Err(e) => return Err(nft_err(op(), e)),
+                }
+            }
+        }
+        removed += self.del_legacy_rules(|comment| comment == tag)?;
+        Ok(removed)
+    }
+
+    /// Which of the network's sets exist (IPv4, IPv6): the first pod of a family makes
+    /// its set and rule, later ones only add an element (for `vnet explain`).
+    pub fn masquerade_sets(&self, network: &str) -> Result<(bool, bool), NetError> {
+        let mut has = [false; 2];
+        for (i, f) in [Family::V4, Family::V6].into_iter().enumerate() {
+            let set = set_name(network, f);
+            match self.nft()?.request(
+                wire::MSG_NEWSET,
+                |seq| wire::get_set(&NAMES, &set, seq),
+                false,
+            ) {
+                Ok(found) => has[i] = !found.is_empty(),
+                Err(Errno::ENOENT) => {}
+                Err(e) => return Err(nft_err(format!("get set {set}"), e)),
+            }
+        }
+        Ok((has[0], has[1]))
+    }
+
+    /// Every element (address, tag) of the network's two sets; none when absent.
+    pub fn masquerade_elements(
+        &self,
+        network: &str,
+    ) -> Result<Vec<(IpAddr, Option<String>)>, NetError> {
+        let mut out = Vec::new();
+        for f in [Family::V4, Family::V6] {
+            let set = set_name(network, f);
+            let dump = self.nft()?.request(
+                wire::MSG_NEWSETELEM,
+                |seq| wire::get_set_elems(&NAMES, &set, seq),
+                true,
+            );
+            match dump {
+                Ok(msgs) => out.extend(msgs.iter().flat_map(|m| wire::parse_set_elems(m))),
+                Err(Errno::ENOENT) => {}
+                Err(e) => return Err(nft_err(format!("list set {set}"), e)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rules of vnet's chain whose comment `matches` (the per-pod rules of older vnet),
+    /// deleted in one transaction; how many.
+    pub(crate) fn del_legacy_rules(
+        &self,
+        matches: impl Fn(&str) -> bool,
+    ) -> Result<usize, NetError> {
         let handles: Vec<u64> = self
             .masquerade_rules()?
             .into_iter()
-            .filter(|(_, comment)| comment == tag)
-            .map(|(handle, _)| handle)
+            .filter(|(_, c)| matches(c))
+            .map(|(h, _)| h)
             .collect();
         if handles.is_empty() {
             return Ok(0);
         }
-        let batch = delete_batch(&handles);
-        let op = format!("delete masquerade rules {tag:?}");
-        self.nft(&op, &["-f", "-"], Some(&batch))?;
+        self.nft()?
+            .transact(|seq| {
+                handles
+                    .iter()
+                    .enumerate()
+                    .map(|(i, h)| wire::del_rule(&NAMES, *h, seq + i as u32))
+                    .collect()
+            })
+            .map_err(|e| nft_err("delete per-pod masquerade rules".into(), e))?;
         Ok(handles.len())
     }
 
     /// `(handle, comment)` of every rule in vnet's chain; none when the table is absent.
     pub fn masquerade_rules(&self) -> Result<Vec<(u64, String)>, NetError> {
-        let op = format!("list table {NFT_FAMILY} {NFT_TABLE}");
-        match self.nft(&op, &["list", "table", NFT_FAMILY, NFT_TABLE], None) {
-            Ok(listing) => Ok(rules_of(&listing)),
-            // nft tells a missing table only in text; ask for the table list instead of
-            // reading its message.
-            Err(e) => {
-                let tables = self.nft("list tables", &["list", "tables", NFT_FAMILY], None)?;
-                if has_table(&tables) {
-                    Err(e)
-                } else {
-                    Ok(Vec::new())
-                }
-            }
+        match self
+            .nft()?
+            .request(wire::MSG_NEWRULE, |seq| wire::get_rules(&NAMES, seq), true)
+        {
+            Ok(msgs) => Ok(msgs.iter().filter_map(|m| wire::parse_rule(m)).collect()),
+            Err(Errno::ENOENT) => Ok(Vec::new()),
+            Err(e) => Err(nft_err(format!("list chain {NFT_TABLE} {NFT_CHAIN}"), e)),
         }
     }
-
-    /// Run `nft -j <args>` in the host namespace (on a thread that entered it, so a
-    /// `Node` moved to another thread still changes the right namespace).
-    fn nft(&self, op: &str, args: &[&str], stdin: Option<&Value>) -> Result<Value, NetError> {
-        let fail = |msg: String| NetError::Nft {
-            op: op.to_string(),
-            msg,
-        };
-        let program = nft_program().ok_or_else(|| {
-            fail(
-                "the nft program was not found in PATH, /usr/sbin or /sbin (install nftables)"
-                    .into(),
-            )
-        })?;
-        let input = stdin.map(Value::to_string);
-        let run = || run_nft(&program, args, input.as_deref());
-        let out = netns::run_in(&self.host.ns, run)
-            .map_err(|e| NetError::Namespace(e.describe("host")))?
-            .map_err(fail)?;
-        if out.trim().is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_str(&out).map_err(|e| fail(format!("unreadable nft output: {e}")))
-    }
 }
 
-/// Whether the `nft` program can be found (STATUS for a network with `ipMasq`).
-pub fn nft_available() -> bool {
-    nft_program().is_some()
+fn addrs_only(ips: &[IpAddr]) -> Vec<(IpAddr, Option<&'static str>)> {
+    ips.iter().map(|ip| (*ip, None)).collect()
 }
 
-/// `nft` from the absolute directories of `PATH`, then `/usr/sbin` and `/sbin`. vnet runs
-/// it as root, so an empty or relative `PATH` entry (the working directory) is skipped,
-/// and so is a program root does not own or that others may write.
-fn nft_program() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .filter(|dir| dir.is_absolute())
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-        .map(|dir| dir.join("nft"))
-        .find(|p| trusted_program(p))
+/// Table and chain (kept if there), the set (exclusively) and the rule, then the pod's
+/// elements: one transaction.
+fn create_layout(
+    sock: &mut NftSock,
+    network: &str,
+    f: Family,
+    exclude: &[IpNet],
+    set: &str,
+    elems: &[(IpAddr, Option<&str>)],
+) -> NftResult<()> {
+    let mut keep: Vec<IpNet> = exclude.to_vec();
+    keep.push(match f {
+        Family::V4 => IpNet::V4(MCAST4),
+        Family::V6 => IpNet::V6(MCAST6),
+    });
+    let comment = masq_rule_comment(network);
+    let set_id = 1;
+    sock.transact(|seq| {
+        vec![
+            wire::new_table(&NAMES, seq),
+            wire::new_chain(&NAMES, seq + 1),
+            wire::new_set(&NAMES, set, set_id, f, seq + 2),
+            wire::new_rule(&NAMES, set, set_id, f, &keep, &comment, seq + 3),
+            wire::set_elems(&NAMES, set, elems, false, seq + 4),
+        ]
+    })
 }
-
-fn trusted_program(p: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.uid() == 0 && m.mode() & 0o022 == 0)
-}
-
-fn run_nft(program: &Path, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
-    let mut child = Command::new(program)
-        .arg("-j")
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("run {}: {e}", program.display()))?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes())
-            .map_err(|e| format!("write to nft: {e}"))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("wait for nft: {e}"))?;
-    if out.status.success() {
-        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
-    }
-    let err = String::from_utf8_lossy(&out.stderr);
-    let first = err.lines().next().unwrap_or("").trim();
-    Err(format!("nft exited with {}: {first}", out.status))
-}
-
-/// The transaction adding table, chain and one rule per source address.
-pub(crate) fn add_batch(srcs: &[IpAddr], exclude: &[IpNet], tag: &str) -> Value {
-    let mut cmds = vec![
-        json!({"add": {"table": {"family": NFT_FAMILY, "name": NFT_TABLE}}}),
-        json!({"add": {"chain": {
-            "family": NFT_FAMILY, "table": NFT_TABLE, "name": NFT_CHAIN,
-            "type": "nat", "hook": "postrouting", "prio": 100, "policy": "accept"
-        }}}),
-    ];
-    for src in srcs {
-        cmds.push(json!({"add": {"rule": {
-            "family": NFT_FAMILY, "table": NFT_TABLE, "chain": NFT_CHAIN,
-            "comment": tag,
-            "expr": rule_exprs(*src, exclude),
-        }}}));
-    }
-    json!({ "nftables": cmds })
-}
-
-/// `ip saddr SRC ip daddr != { EXCLUDE..., multicast } masquerade`. Multicast is never
-/// masqueraded: rewriting its source breaks protocols that reply to the sender.
-fn rule_exprs(src: IpAddr, exclude: &[IpNet]) -> Value {
-    const MCAST4: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(224, 0, 0, 0), 4);
-    const MCAST6: Ipv6Net = Ipv6Net::new_assert(Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8);
-    let (proto, multicast) = match src {
-        IpAddr::V4(_) => ("ip", IpNet::V4(MCAST4)),
-        IpAddr::V6(_) => ("ip6", IpNet::V6(MCAST6)),
-    };
-    let prefixes: Vec<Value> = exclude
-        .iter()
-        .filter(|n| n.addr().is_ipv4() == src.is_ipv4())
-        .chain(std::iter::once(&multicast))
-        .map(|n| json!({"prefix": {"addr": n.network().to_string(), "len": n.prefix_len()}}))
-        .collect();
-    let field = |name: &str| json!({"payload": {"protocol": proto, "field": name}});
-    json!([
-        {"match": {"op": "==", "left": field("saddr"), "right": src.to_string()}},
-        {"match": {"op": "!=", "left": field("daddr"), "right": {"set": prefixes}}},
-        {"masquerade": null},
-    ])
-}
-
-pub(crate) fn delete_batch(handles: &[u64]) -> Value {
-    let cmds: Vec<Value> = handles
-        .iter()
-        .map(|h| {
-            json!({"delete": {"rule": {
-                "family": NFT_FAMILY, "table": NFT_TABLE, "chain": NFT_CHAIN, "handle": h
-            }}})
-        })
-        .collect();
-    json!({ "nftables": cmds })
-}
-
-/// `(handle, comment)` of the rules of vnet's chain in a `nft -j list` answer.
-pub(crate) fn rules_of(listing: &Value) -> Vec<(u64, String)> {
-    items(listing)
-        .filter_map(|item| item.get("rule"))
-        .filter(|r| r["table"] == NFT_TABLE && r["chain"] == NFT_CHAIN && r["family"] == NFT_FAMILY)
-        .filter_map(|r| {
-            let handle = r["handle"].as_u64()?;
-            let comment = r["comment"].as_str().unwrap_or_default().to_string();
-            Some((handle, comment))
-        })
-        .collect()
-}
-
-fn has_table(listing: &Value) -> bool {
-    items(listing)
-        .filter_map(|item| item.get("table"))
-        .any(|t| t["name"] == NFT_TABLE && t["family"] == NFT_FAMILY)
-}
-
-fn items(listing: &Value) -> impl Iterator<Item = &Value> {
-    listing["nftables"].as_array().into_iter().flatten()
-}
-
-#[cfg(test)]
-#[path = "masq_tests.rs"]
-mod tests;

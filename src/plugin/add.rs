@@ -77,6 +77,7 @@ fn configure(
     let mut ops = add_ops(&req.conf, &req.env.ifname, &host_veth, ips);
     if let Some(op) = masq::add_op(
         &req.conf,
+        &ipam::subnets(req),
         &req.env.container_id,
         &req.env.ifname,
         cluster,

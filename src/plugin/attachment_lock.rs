@@ -24,7 +24,7 @@ use nix::sys::stat::{fstat, fstatat};
 use crate::cni::{code, CniError};
 use crate::files::{self, Open};
 
-use super::masq::fnv1a;
+use crate::plan::fnv1a;
 
 const LOCK_DIR: &str = "/run/vnet/locks";
 

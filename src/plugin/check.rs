@@ -26,7 +26,8 @@ pub fn check(req: &Request) -> Result<(), Error> {
     let bridge = check_bridge(req, &node, prev)?;
     let pod = check_pod_link(req, &node, prev)?;
     check_host_veth(&node, &pod, &bridge)?;
-    check_addresses_and_routes(req, &node, prev)
+    check_addresses_and_routes(req, &node, prev)?;
+    super::masq::check(req, &node, prev)
 }
 
 fn mismatch(msg: String) -> Error {

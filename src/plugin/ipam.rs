@@ -168,3 +168,22 @@ pub fn status(req: &Request) -> Result<(), Error> {
         (None, Some(kind)) => delegated(req, kind, "STATUS"),
     }
 }
+
+/// The addresses the built-in store holds for this attachment (none for a delegated or
+/// no IPAM): DEL reads them before releasing, to find the pod's masquerade elements.
+pub fn held(req: &Request) -> Result<Vec<std::net::IpAddr>, Error> {
+    match &req.ipam {
+        Some(conf) => Ok(ipam::find(
+            &conf.data_dir,
+            &req.conf.name,
+            &req.env.container_id,
+            &req.env.ifname,
+        )?),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The subnets of the built-in IPAM's ranges (none for a delegated or no IPAM).
+pub fn subnets(req: &Request) -> Vec<ipnet::IpNet> {
+    req.ipam.as_ref().map(IpamConf::subnets).unwrap_or_default()
+}

@@ -3,14 +3,17 @@
 //! `CNI_NETNS` does not matter: plugins issue #810) and by GC for attachments that are
 //! no longer valid.
 
+use std::net::IpAddr;
+
 use ipnet::IpNet;
 
 use crate::cluster::ClusterConf;
 use crate::cni::{CniResult, NetConf};
-use crate::net::{nft_available, Node};
-use crate::plan::Op;
+use crate::net::Node;
+use crate::plan::{masq_rule_comment, Op};
 
 use super::error::Error;
+use super::ipam;
 use super::request::Request;
 use super::trace;
 
@@ -24,8 +27,8 @@ pub fn tag(network: &str, container_id: &str, ifname: &str) -> String {
     if plain.len() <= MAX_TAG {
         return plain;
     }
-    let all = fnv1a(&[network, container_id, ifname]);
-    format!("vnet# {:016x} {all:016x}", fnv1a(&[network]))
+    let all = crate::plan::fnv1a(&[network, container_id, ifname]);
+    format!("vnet# {:016x} {all:016x}", crate::plan::fnv1a(&[network]))
 }
 
 /// Whether a rule comment is one of `network`'s tags.
@@ -33,27 +36,18 @@ fn of_network(comment: &str, network: &str) -> bool {
     let mut parts = comment.split(' ');
     match (parts.next(), parts.next()) {
         (Some("vnet"), Some(n)) => n == network,
-        (Some("vnet#"), Some(h)) => h == format!("{:016x}", fnv1a(&[network])),
+        (Some("vnet#"), Some(h)) => h == format!("{:016x}", crate::plan::fnv1a(&[network])),
         _ => false,
     }
 }
 
-/// FNV-1a 64 over the parts, each followed by a NUL so ("ab","c") ≠ ("a","bc").
-pub(super) fn fnv1a(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for b in part.bytes().chain([0]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    h
-}
-
-/// The ADD op: masquerade the pod's addresses to anything outside the pod network, which
-/// is the node table's cluster range (or all its pod subnets) plus the pod's own subnets.
+/// The ADD op: masquerade the pod's addresses to anything outside the pod network: the
+/// node table's cluster range (or all its pod subnets), the network's own subnets (every
+/// range of the built-in IPAM) and the pod's. The first pod of the network sets the
+/// network's rule with this list; later pods only add their addresses.
 pub fn add_op(
     conf: &NetConf,
+    ranges: &[IpNet],
     container_id: &str,
     ifname: &str,
     cluster: Option<&ClusterConf>,
@@ -63,13 +57,14 @@ pub fn add_op(
         return None;
     }
     let mut exclude: Vec<IpNet> = cluster.map(|c| c.table.pod_network()).unwrap_or_default();
-    for ip in &res.ips {
-        let own = ip.address.trunc();
-        if !exclude.iter().any(|n| n.contains(&own)) {
-            exclude.push(own);
+    let own = res.ips.iter().map(|ip| ip.address.trunc());
+    for net in ranges.iter().copied().chain(own) {
+        if !exclude.iter().any(|n| n.contains(&net)) {
+            exclude.push(net);
         }
     }
     Some(Op::AddMasquerade {
+        network: conf.name.clone(),
         srcs: res.ips.iter().map(|ip| ip.address.addr()).collect(),
         exclude,
         tag: tag(&conf.name, container_id, ifname),
@@ -77,7 +72,7 @@ pub fn add_op(
 }
 
 /// Put `op` before the bridge gateway steps: if the shared bridge then refuses its
-/// gateway address, the rule is rolled back with the pod's veth.
+/// gateway address, the element is rolled back with the pod's veth.
 pub fn insert(ops: &mut Vec<Op>, op: Op) {
     let at = ops
         .iter()
@@ -86,17 +81,15 @@ pub fn insert(ops: &mut Vec<Op>, op: Op) {
     ops.insert(at, op);
 }
 
-/// Whether there can be rules to remove: without `nft` vnet never made any.
-fn may_have_rules(req: &Request) -> bool {
-    req.conf.ip_masq && nft_available()
-}
-
-/// DEL: remove this attachment's rules; needs nothing but the config and the IDs.
+/// DEL: remove this attachment's elements, by the addresses the store holds for it (read
+/// before the release), else by its tag; needs no pod namespace.
 pub fn del(req: &Request) -> Result<(), Error> {
-    if !may_have_rules(req) {
+    if !req.conf.ip_masq {
         return Ok(());
     }
     let op = Op::DelMasquerade {
+        network: req.conf.name.clone(),
+        addrs: ipam::held(req)?,
         tag: tag(&req.conf.name, &req.env.container_id, &req.env.ifname),
     };
     trace::plan(
@@ -109,37 +102,73 @@ pub fn del(req: &Request) -> Result<(), Error> {
     Ok(())
 }
 
-/// GC: remove the rules of this network whose attachment is not in `valid`.
+/// GC: remove the network's elements (and older vnet's per-pod rules) whose attachment
+/// is not in `valid`: one pass over the set.
 pub fn gc(req: &Request, valid: &[(String, String)]) -> Result<(), Error> {
-    if !may_have_rules(req) {
+    if !req.conf.ip_masq {
         return Ok(());
     }
     let node = Node::open(None)?;
+    let net = &req.conf.name;
     let keep: Vec<String> = valid
         .iter()
-        .map(|(id, ifname)| tag(&req.conf.name, id, ifname))
+        .map(|(id, ifname)| tag(net, id, ifname))
         .collect();
-    let mut stale: Vec<String> = node
-        .masquerade_rules()?
-        .into_iter()
-        .map(|(_, comment)| comment)
-        .filter(|c| of_network(c, &req.conf.name) && !keep.contains(c))
-        .collect();
-    stale.dedup();
+    let mut stale: Vec<(String, Vec<IpAddr>)> = Vec::new();
+    for (ip, t) in node.masquerade_elements(net)? {
+        let t = t.unwrap_or_default();
+        if keep.contains(&t) {
+            continue;
+        }
+        match stale.iter_mut().find(|(s, _)| *s == t) {
+            Some((_, ips)) => ips.push(ip),
+            None => stale.push((t, vec![ip])),
+        }
+    }
     let ops: Vec<Op> = stale
         .into_iter()
-        .map(|tag| Op::DelMasquerade { tag })
+        .map(|(tag, addrs)| Op::DelMasquerade {
+            network: net.clone(),
+            addrs,
+            tag,
+        })
         .collect();
     trace::plan("GC", "", None, &ops);
-    let errors: Vec<Error> = ops
+    let mut errors: Vec<Error> = ops
         .iter()
         .filter_map(|op| node.apply(std::slice::from_ref(op)).err())
         .map(Error::from)
         .collect();
+    let network_rule = masq_rule_comment(net);
+    let legacy = |c: &str| of_network(c, net) && c != network_rule && !keep.iter().any(|k| k == c);
+    if let Err(e) = node.del_legacy_rules(legacy) {
+        errors.push(e.into());
+    }
     match errors.len() {
         0 => Ok(()),
         _ => Err(Error::Several(errors)),
     }
+}
+
+/// CHECK: each of the pod's addresses is an element of the network's set, tagged for
+/// this attachment.
+pub fn check(req: &Request, node: &Node, prev: &CniResult) -> Result<(), Error> {
+    if !req.conf.ip_masq || prev.ips.is_empty() {
+        return Ok(());
+    }
+    let want = tag(&req.conf.name, &req.env.container_id, &req.env.ifname);
+    let elems = node.masquerade_elements(&req.conf.name)?;
+    for ip in &prev.ips {
+        let addr = ip.address.addr();
+        let found = elems.iter().find(|(e, _)| *e == addr);
+        if found.and_then(|(_, t)| t.as_deref()) != Some(want.as_str()) {
+            return Err(Error::Check(format!(
+                "{addr} is not in the masquerade set of network {:?} as {want:?} (found {found:?})",
+                req.conf.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -168,11 +197,10 @@ mod tests {
         let t = tag(&long_net, &"a".repeat(64), "eth0");
         assert!(of_network(&t, &long_net));
         assert!(!of_network(&t, "v-net"));
-        assert_ne!(fnv1a(&["ab", "c"]), fnv1a(&["a", "bc"]));
     }
 
     #[test]
-    fn the_rule_goes_before_the_gateway_steps() {
+    fn the_element_goes_before_the_gateway_steps() {
         let mut ops = vec![
             Op::PinMac { dev: "b".into() },
             Op::EnsureBridgeAddr {
@@ -181,7 +209,11 @@ mod tests {
                 force: false,
             },
         ];
-        let masq = Op::DelMasquerade { tag: "t".into() };
+        let masq = Op::DelMasquerade {
+            network: "n".into(),
+            addrs: vec![],
+            tag: "t".into(),
+        };
         insert(&mut ops, masq.clone());
         assert_eq!(ops[1], masq);
         let mut none = vec![Op::PinMac { dev: "b".into() }];

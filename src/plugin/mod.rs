@@ -79,8 +79,17 @@ pub fn run(stdin: Vec<u8>, ipam_only: bool) -> Result<Option<Value>, Error> {
     match req.env.command {
         Command::Add if ipam_only => Ok(ipam::add(&req)?.map(|r| r.to_json(v))),
         Command::Add => {
-            let _one_at_a_time = lock_attachment(&req)?;
-            Ok(Some(add::add(&req)?.to_json(v)))
+            let lock = lock_attachment(&req)?;
+            match add::add(&req) {
+                Ok(r) => Ok(Some(r.to_json(v))),
+                Err(e) => {
+                    // Nothing of the attachment is left, so neither is its lock file.
+                    if let Some(lock) = lock {
+                        lock.remove();
+                    }
+                    Err(e)
+                }
+            }
         }
         Command::Del if ipam_only => ipam::del(&req).map(|_| None),
         Command::Del => {
