@@ -15,6 +15,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Under sudo, a rustup toolchain of the user (or root's) is not on PATH: look where rustup
+# puts it, and use that user's rustup home with it.
+find_cargo() {
+  command -v cargo >/dev/null && return 0
+  local home
+  for home in "${CARGO_HOME:+$CARGO_HOME/..}" "$HOME" \
+    "${SUDO_USER:+$(getent passwd "$SUDO_USER" | cut -d: -f6)}" /root; do
+    [ -n "$home" ] && [ -x "$home/.cargo/bin/cargo" ] || continue
+    export PATH="$home/.cargo/bin:$PATH"
+    [ -d "$home/.rustup" ] && export RUSTUP_HOME="${RUSTUP_HOME:-$home/.rustup}"
+    return 0
+  done
+  echo "build.sh: no cargo on PATH or in ~/.cargo/bin (install Rust with rustup)" >&2
+  return 127
+}
+find_cargo || exit 127
+
 static_flags="-C target-feature=+crt-static -C relocation-model=static"
 
 has_std() {

@@ -23,11 +23,9 @@ while [ $# -gt 0 ]; do
 done
 
 if [ -z "$binary" ]; then
-  if command -v cargo >/dev/null; then
-    # The static build (scripts/build.sh); cargo is a no-op when it is fresh.
-    binary=$("$here/scripts/build.sh")
-  else
-    # Without cargo (e.g. sudo's PATH) install what an earlier build left.
+  # The static build (scripts/build.sh, which finds a rustup cargo off sudo's PATH too);
+  # cargo is a no-op when it is fresh. Without any cargo, what an earlier build left.
+  if ! binary=$("$here/scripts/build.sh"); then
     for b in "$here"/target/*-musl/release/vnet "$here"/target/*/release/vnet "$here/target/release/vnet"; do
       [ -x "$b" ] && { binary=$b; break; }
     done
@@ -52,7 +50,7 @@ if [ "$host_local" = 1 ]; then
   fi
 fi
 
-existing=$(find "$confdir" -maxdepth 1 \( -name '*.conf' -o -name '*.conflist' -o -name '*.json' \) 2>/dev/null | head -n 1)
+existing=$(find "$confdir" -maxdepth 1 \( -name '*.conf' -o -name '*.conflist' -o -name '*.json' \) -print -quit 2>/dev/null)
 if [ -n "$existing" ]; then
   echo "kept existing config $existing"
 else

@@ -49,11 +49,9 @@ install_packages() {
 vnet_bin() {
   if [ -n "${VNET_BIN:-}" ]; then echo "$VNET_BIN"; return; fi
   local bin b
-  # The build install.sh ships; cargo is a no-op when it is fresh. Without cargo (sudo's
-  # PATH) use what an earlier build left.
-  if command -v cargo >/dev/null; then
-    bin=$("$here/scripts/build.sh")
-  else
+  # The build install.sh ships (build.sh finds a rustup cargo off sudo's PATH too); cargo
+  # is a no-op when it is fresh. Without any cargo, what an earlier build left.
+  if ! bin=$("$here/scripts/build.sh"); then
     for b in "$here"/target/*-musl/release/vnet "$here"/target/*/release/vnet "$here/target/release/vnet"; do
       [ -x "$b" ] && { bin=$b; break; }
     done
@@ -114,7 +112,26 @@ up() {
     node_setup pods "$n" >&2
   done
   start_lan_echo
+  link_vnet
   status
+}
+
+# The walkthroughs type `vnet …`, under sudo, whose PATH is its secure_path: put a link in
+# /usr/local/bin unless something is there already; `down` removes only our link.
+vnet_link=/usr/local/bin/vnet
+link_vnet() {
+  if [ ! -e "$vnet_link" ] && [ ! -L "$vnet_link" ] && [ -d "${vnet_link%/*}" ]; then
+    ln -s "$bin" "$vnet_link"
+    echo "$bin" >"$state/vnet-link"
+    say "vnet: $vnet_link -> $bin (removed by: $0 down)"
+  fi
+}
+
+unlink_vnet() {
+  [ -f "$state/vnet-link" ] || return 0
+  if [ "$(readlink "$vnet_link" 2>/dev/null)" = "$(cat "$state/vnet-link")" ]; then
+    rm -f "$vnet_link"
+  fi
 }
 
 start_lan_echo() {
@@ -153,6 +170,7 @@ down() {
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
     ip netns del "$ns" 2>/dev/null || true
   done
+  unlink_vnet
   rm -rf "$state"
   rmdir /run/vnet-lab 2>/dev/null || true
   say "down"

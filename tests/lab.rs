@@ -109,7 +109,15 @@ fn three_node_lab_up_status_down() {
         prefix: unique("lab"),
     };
     let p = lab.prefix.clone();
+    // A student types `sudo vnet …` in the walkthroughs: `up` links it into sudo's PATH
+    // when nothing is there, `down` takes only its own link away.
+    let link = std::path::Path::new("/usr/local/bin/vnet");
+    let had_vnet = link.symlink_metadata().is_ok();
     let text = lab.ok(&["up"]);
+    if !had_vnet {
+        let v = sh(&["/usr/local/bin/vnet", "version"]);
+        assert!(v.status.success(), "vnet not reachable after up: {v:?}");
+    }
     assert!(text.contains("48 checks, 48 as expected"), "{text}");
     // Up twice does not break; status answers for machines too.
     lab.ok(&["up"]);
@@ -150,6 +158,11 @@ fn three_node_lab_up_status_down() {
     );
 
     lab.ok(&["down"]);
+    assert_eq!(
+        link.symlink_metadata().is_ok(),
+        had_vnet,
+        "down left /usr/local/bin as up found it"
+    );
     assert!(lab.namespaces().is_empty(), "{:?}", lab.namespaces());
     assert!(!std::path::Path::new(&format!("/run/vnet-lab/{p}")).exists());
 }
