@@ -178,3 +178,53 @@ fn trace_logs_the_applied_plan_to_a_file() {
     assert!(text.contains("addr add 10.247.2.2/24 dev eth0"), "{text}");
     assert!(text.contains("ip link add v-net-0 type bridge"), "{text}");
 }
+
+/// `VNET_TRACE` prints what the call did: on a node whose bridge, gateway and
+/// masquerade set exist, no command that would make them again (issue: the second pod's
+/// trace used to read like a fresh node's).
+#[test]
+fn trace_prints_what_was_done_on_a_node_that_has_its_bridge() {
+    if !root_or_skip("trace_truth") {
+        return;
+    }
+    let mut node = Node::new("10.244.8.0/24");
+    node.conf["ipMasq"] = json!(true);
+    let (a, b) = (Netns::new("a"), Netns::new("b"));
+    let trace = |id: &str, pod: &Netns| {
+        let c = Cni::new(Some(&node.ns))
+            .pod("ADD", id, &pod.path(), "eth0")
+            .env("VNET_TRACE", "1")
+            .run_json(&node.conf);
+        let stderr = c.stderr.clone();
+        c.ok();
+        stderr
+    };
+    let first = trace("t1", &a);
+    assert!(first.contains("ip link add v-net-0 type bridge"), "{first}");
+    assert!(
+        first.contains("ip addr add 10.244.8.1/24 dev v-net-0"),
+        "{first}"
+    );
+    assert!(
+        first.contains("nft add rule inet vnet postrouting"),
+        "{first}"
+    );
+    let second = trace("t2", &b);
+    for made in [
+        "ip link add v-net-0",
+        "ip addr add 10.244.8.1/24 dev v-net-0",
+        "nft add rule",
+        "nft add set",
+    ] {
+        assert!(
+            !second.contains(made),
+            "second pod's trace claims {made:?}:\n{second}"
+        );
+    }
+    assert!(second.contains("bridge v-net-0 exists already"), "{second}");
+    assert!(
+        second.contains("nft add element inet vnet pods4_testnet_")
+            && second.contains("10.244.8.3"),
+        "{second}"
+    );
+}

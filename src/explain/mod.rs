@@ -60,17 +60,23 @@ fn facts(ask: &Ask) -> Facts {
     let Ok(node) = Node::open(None) else {
         return Facts::default();
     };
-    let bridge_exists = matches!(node.link(Ns::Host, &ask.conf.bridge), Ok(Some(l)) if l.kind.as_deref() == Some("bridge"));
+    let masq = ask.conf.ip_masq.then_some(ask.conf.name.as_str());
+    node_facts(&node, &ask.conf.bridge, masq)
+}
+
+/// What exists on the node already, so the commands printed are the ones that run:
+/// the bridge and its addresses, and (with `masq_network`) that network's pod sets.
+pub fn node_facts(node: &Node, bridge: &str, masq_network: Option<&str>) -> Facts {
+    let bridge_exists =
+        matches!(node.link(Ns::Host, bridge), Ok(Some(l)) if l.kind.as_deref() == Some("bridge"));
     let bridge_addrs = if bridge_exists {
-        node.addrs(Ns::Host, &ask.conf.bridge).unwrap_or_default()
+        node.addrs(Ns::Host, bridge).unwrap_or_default()
     } else {
         Vec::new()
     };
-    let masq_sets = if ask.conf.ip_masq {
-        node.masquerade_sets(&ask.conf.name).unwrap_or_default()
-    } else {
-        (false, false)
-    };
+    let masq_sets = masq_network
+        .map(|n| node.masquerade_sets(n).unwrap_or_default())
+        .unwrap_or_default();
     Facts {
         bridge_exists,
         bridge_addrs,

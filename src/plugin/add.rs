@@ -85,7 +85,13 @@ fn configure(
     ) {
         masq::insert(&mut ops, op);
     }
-    trace::plan("ADD", &req.env.container_id, req.env.netns.as_deref(), &ops);
+    trace::plan_on(
+        node,
+        "ADD",
+        &req.env.container_id,
+        req.env.netns.as_deref(),
+        &ops,
+    );
     node.apply(&ops)?;
     match describe(req, node, &host_veth) {
         Ok(ifaces) => result.interfaces = ifaces,

@@ -6,16 +6,48 @@
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
-use crate::explain::{lines, render, Facts, Line, PodNs};
+use crate::explain::{lines, node_facts, render, Facts, Line, PodNs};
+use crate::net::Node;
 use crate::plan::Op;
 
+/// Traces `ops` as they will run on `node`: what exists already (the bridge, its
+/// gateway, the network's masquerade set) is read first, so the trace shows the commands
+/// that really run, not a fresh node's. Reads nothing unless tracing is on.
+pub fn plan_on(node: &Node, command: &str, id: &str, netns: Option<&std::path::Path>, ops: &[Op]) {
+    if enabled().is_none() {
+        return;
+    }
+    let bridge = ops.iter().find_map(|op| match op {
+        Op::EnsureBridge { name, .. } => Some(name.as_str()),
+        _ => None,
+    });
+    let network = ops.iter().find_map(|op| match op {
+        Op::AddMasquerade { network, .. } => Some(network.as_str()),
+        _ => None,
+    });
+    let facts = match bridge {
+        Some(b) => node_facts(node, b, network),
+        None => Facts::default(),
+    };
+    write(command, id, netns, ops, &facts);
+}
+
+fn enabled() -> Option<std::ffi::OsString> {
+    std::env::var_os("VNET_TRACE").filter(|v| !v.is_empty() && v != "0")
+}
+
+/// Traces ops that do not depend on what exists (deletions, route sync).
 pub fn plan(command: &str, id: &str, netns: Option<&std::path::Path>, ops: &[Op]) {
-    let Some(target) = std::env::var_os("VNET_TRACE").filter(|v| !v.is_empty() && v != "0") else {
+    write(command, id, netns, ops, &Facts::default());
+}
+
+fn write(command: &str, id: &str, netns: Option<&std::path::Path>, ops: &[Op], facts: &Facts) {
+    let Some(target) = enabled() else {
         return;
     };
     let netns = netns.map(|p| p.display().to_string()).unwrap_or_default();
     let mut all = vec![Line::note(format!("vnet {command} {id} {netns}"))];
-    all.extend(lines(ops, &PodNs::from_path(&netns), &Facts::default()));
+    all.extend(lines(ops, &PodNs::from_path(&netns), facts));
     let text = render(&all);
     if target == "1" {
         eprint!("{text}");
