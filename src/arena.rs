@@ -30,7 +30,9 @@ pub struct Arena<const SIZE: usize> {
 
 // SAFETY: `memory` is only ever reached through pointers handed out by `alloc`, and the
 // ranges handed out never overlap: `next` is advanced by compare-and-swap before a range
-// is given away.
+// is given away. A range given back (`dealloc` of the newest block) is published with
+// Release and taken with Acquire by the next `bump`, so a block freed on one thread and
+// handed out on another sees every write the freeing thread made before it freed it.
 unsafe impl<const SIZE: usize> Sync for Arena<SIZE> {}
 
 impl<const SIZE: usize> Arena<SIZE> {
@@ -53,7 +55,7 @@ impl<const SIZE: usize> Arena<SIZE> {
     /// Reserve `layout` in the arena; `None` when it does not fit.
     fn bump(&self, layout: Layout) -> Option<*mut u8> {
         let base = self.base();
-        let mut next = self.next.load(Ordering::Relaxed);
+        let mut next = self.next.load(Ordering::Acquire);
         loop {
             let start = (base + next).checked_next_multiple_of(layout.align())? - base;
             let end = start.checked_add(layout.size())?;
@@ -62,7 +64,7 @@ impl<const SIZE: usize> Arena<SIZE> {
             }
             match self
                 .next
-                .compare_exchange_weak(next, end, Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange_weak(next, end, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => return Some((base + start) as *mut u8),
                 Err(now) => next = now,
@@ -99,7 +101,7 @@ unsafe impl<const SIZE: usize> GlobalAlloc for Arena<SIZE> {
         let start = ptr as usize - self.base();
         let _ = self
             .next
-            .compare_exchange(end, start, Ordering::Relaxed, Ordering::Relaxed);
+            .compare_exchange(end, start, Ordering::Release, Ordering::Relaxed);
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -111,7 +113,7 @@ unsafe impl<const SIZE: usize> GlobalAlloc for Arena<SIZE> {
             if new_end <= SIZE
                 && self
                     .next
-                    .compare_exchange(end, new_end, Ordering::Relaxed, Ordering::Relaxed)
+                    .compare_exchange(end, new_end, Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
             {
                 return ptr;
@@ -177,6 +179,36 @@ mod tests {
             assert_ne!(r, q, "a block with a newer one after it must move");
             assert_eq!(std::slice::from_raw_parts(r, 4), b"abcd");
             assert!(arena.owns(other));
+        }
+    }
+
+    #[test]
+    fn a_block_freed_on_one_thread_is_handed_out_whole_on_another() {
+        static ARENA: Arena<4096> = Arena::new();
+        let l = Layout::from_size_align(256, 8).unwrap();
+        for round in 0..200u8 {
+            // SAFETY: valid layout; the block is written within its size, then freed.
+            let p = unsafe { ARENA.alloc(l) } as usize;
+            let freer = std::thread::spawn(move || {
+                // SAFETY: `p` is the newest live block of `l`, owned by this thread now.
+                unsafe {
+                    (p as *mut u8).write_bytes(round, 256);
+                    ARENA.dealloc(p as *mut u8, l);
+                }
+            });
+            freer.join().unwrap();
+            let taker = std::thread::spawn(move || {
+                // SAFETY: valid layout; read within its size.
+                unsafe {
+                    let q = ARENA.alloc(l);
+                    let seen = std::slice::from_raw_parts(q, 256).to_vec();
+                    ARENA.dealloc(q, l);
+                    (q as usize, seen)
+                }
+            });
+            let (q, seen) = taker.join().unwrap();
+            assert_eq!(q, p, "the freed block is the one handed out again");
+            assert!(seen.iter().all(|b| *b == round), "round {round}");
         }
     }
 

@@ -1,5 +1,9 @@
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod arena;
+
 #[global_allocator]
-static ALLOCATOR: vnet::arena::Global = vnet::arena::Global::new();
+static ALLOCATOR: arena::Global = arena::Global::new();
 
 fn main() {
     std::process::exit(vnet::run());

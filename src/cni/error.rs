@@ -35,6 +35,8 @@ pub mod code {
     pub const DELEGATE: u32 = 108;
     /// CHECK found the kernel or the store different from `prevResult`.
     pub const CHECK_MISMATCH: u32 = 109;
+    /// vnet's own internal failure during ADD (a link it had just made vanished).
+    pub const INTERNAL: u32 = 110;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

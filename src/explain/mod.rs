@@ -2,7 +2,6 @@
 //! a person would type, computed from the same plan the plugin applies. Nothing is
 //! changed: the store is read without its lock and the kernel is only asked what exists.
 
-pub mod commands;
 pub mod store;
 
 use crate::cluster::{self, ClusterConf};
@@ -10,12 +9,56 @@ use crate::cni::args::CniArgs;
 use crate::cni::NetConf;
 use crate::ipam::{self, IpamConf};
 use crate::net::Node;
+use crate::plan::build::{add_ops, finish_result, ipam_result};
+use crate::plan::masq;
 use crate::plan::{Ns, Op};
-use crate::plugin::build::{add_ops, finish_result};
-use crate::plugin::error::Error;
-use crate::plugin::masq;
 
-pub use commands::{lines, render, Facts, Line, PodNs};
+pub use crate::plan::render::{lines, render, Facts, Line, PodNs};
+
+/// Why `vnet explain` could not say what a call would do.
+#[derive(Debug)]
+pub enum Error {
+    Config(crate::cni::CniError),
+    Ipam(crate::ipam::IpamError),
+    Cluster(crate::cluster::ClusterError),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Config(e) => write!(f, "{e}"),
+            Error::Ipam(e) => {
+                // The cause is kept in `source()`; a person wants it in the line.
+                write!(f, "{e}")?;
+                let mut cause = std::error::Error::source(e);
+                while let Some(c) = cause {
+                    write!(f, ": {c}")?;
+                    cause = c.source();
+                }
+                Ok(())
+            }
+            Error::Cluster(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<crate::cni::CniError> for Error {
+    fn from(e: crate::cni::CniError) -> Self {
+        Error::Config(e)
+    }
+}
+impl From<crate::ipam::IpamError> for Error {
+    fn from(e: crate::ipam::IpamError) -> Self {
+        Error::Ipam(e)
+    }
+}
+impl From<crate::cluster::ClusterError> for Error {
+    fn from(e: crate::cluster::ClusterError) -> Self {
+        Error::Cluster(e)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum What {
@@ -61,27 +104,7 @@ fn facts(ask: &Ask) -> Facts {
         return Facts::default();
     };
     let masq = ask.conf.ip_masq.then_some(ask.conf.name.as_str());
-    node_facts(&node, &ask.conf.bridge, masq)
-}
-
-/// What exists on the node already, so the commands printed are the ones that run:
-/// the bridge and its addresses, and (with `masq_network`) that network's pod sets.
-pub fn node_facts(node: &Node, bridge: &str, masq_network: Option<&str>) -> Facts {
-    let bridge_exists =
-        matches!(node.link(Ns::Host, bridge), Ok(Some(l)) if l.kind.as_deref() == Some("bridge"));
-    let bridge_addrs = if bridge_exists {
-        node.addrs(Ns::Host, bridge).unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    let masq_sets = masq_network
-        .map(|n| node.masquerade_sets(n).unwrap_or_default())
-        .unwrap_or_default();
-    Facts {
-        bridge_exists,
-        bridge_addrs,
-        masq_sets,
-    }
+    node.facts(&ask.conf.bridge, masq)
 }
 
 fn add(ask: &Ask) -> Result<Vec<Line>, Error> {
@@ -99,7 +122,7 @@ fn add(ask: &Ask) -> Result<Vec<Line>, Error> {
             let preview = ipam::preview_add(&conf, &ask.conf.name, ask.container_id, ask.ifname)?;
             out.push(Line::note("IPAM, host-local store: who gets which address is a file on the node"));
             out.extend(store::add_lines(&preview, ask.container_id, ask.ifname));
-            let mut r = crate::plugin::ipam_result(&conf, preview.allocations, Default::default());
+            let mut r = ipam_result(&conf, preview.allocations, Default::default());
             finish_result(ask.conf, &mut r);
             result = Some(r);
         }
@@ -111,20 +134,18 @@ fn add(ask: &Ask) -> Result<Vec<Line>, Error> {
     out.push(Line::note(
         "Kernel: the node's bridge, the pod's veth, address and routes",
     ));
-    let mut ops = add_ops(ask.conf, ask.ifname, &ask.veth, result.as_ref());
-    if let Some(r) = &result {
-        let op = masq::add_op(
+    let masq = result.as_ref().and_then(|r| {
+        let cluster_nets = cluster.as_ref().map(|c| c.table.pod_network());
+        masq::add_op(
             ask.conf,
             &subnets,
             ask.container_id,
             ask.ifname,
-            cluster.as_ref(),
+            &cluster_nets.unwrap_or_default(),
             r,
-        );
-        if let Some(op) = op {
-            masq::insert(&mut ops, op);
-        }
-    }
+        )
+    });
+    let ops = add_ops(ask.conf, ask.ifname, &ask.veth, result.as_ref(), masq);
     out.extend(lines(&ops, &PodNs::from_path(ask.netns), &facts(ask)));
     Ok(out)
 }

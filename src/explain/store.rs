@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::ipam::AddPreview;
 
-use super::commands::Line;
+use crate::plan::render::Line;
 
 fn q(p: &Path) -> String {
     let s = p.display().to_string();

@@ -11,6 +11,7 @@ use rtnetlink::Handle;
 use tokio::runtime::{self, Runtime};
 
 use super::{netns, netns::RunError, Link, NetError, Ns};
+use crate::plan::render::Facts;
 
 /// One side (host or pod) of the node: a netlink handle and the namespace it lives in.
 pub(crate) struct Side {
@@ -80,6 +81,25 @@ impl Node {
 
     pub(crate) fn handle(&self, ns: Ns) -> Result<&Handle, NetError> {
         Ok(&self.side(ns)?.handle)
+    }
+
+    /// What exists on the node already, so the commands printed are the ones that run:
+    /// the bridge and its addresses, and (with `masq_network`) that network's pod sets.
+    pub fn facts(&self, bridge: &str, masq_network: Option<&str>) -> Facts {
+        let bridge_exists = matches!(self.link(Ns::Host, bridge), Ok(Some(l)) if l.kind.as_deref() == Some("bridge"));
+        let bridge_addrs = if bridge_exists {
+            self.addrs(Ns::Host, bridge).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let masq_sets = masq_network
+            .map(|n| self.masquerade_sets(n).unwrap_or_default())
+            .unwrap_or_default();
+        Facts {
+            bridge_exists,
+            bridge_addrs,
+            masq_sets,
+        }
     }
 
     /// Drive `fut` (and the connection tasks) to completion on this thread.

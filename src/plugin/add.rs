@@ -11,12 +11,12 @@ use crate::cni::CniResult;
 use crate::net::{self, Node};
 use crate::plan::Ns;
 
-use super::build::{add_ops, finish_result};
 use super::error::Error;
 use super::ipam;
-use super::masq;
 use super::request::Request;
 use super::trace;
+use crate::plan::build::{add_ops, finish_result, Iface, RESULT_IFACES};
+use crate::plan::masq;
 
 pub fn add(req: &Request) -> Result<CniResult, Error> {
     let cluster = ClusterConf::from_config(&req.conf.raw)?;
@@ -74,17 +74,15 @@ fn configure(
         None => CniResult::default(),
     };
     let ips = (!result.ips.is_empty()).then_some(&result);
-    let mut ops = add_ops(&req.conf, &req.env.ifname, &host_veth, ips);
-    if let Some(op) = masq::add_op(
+    let masq = masq::add_op(
         &req.conf,
         &ipam::subnets(req),
         &req.env.container_id,
         &req.env.ifname,
-        cluster,
+        &cluster.map(|c| c.table.pod_network()).unwrap_or_default(),
         &result,
-    ) {
-        masq::insert(&mut ops, op);
-    }
+    );
+    let ops = add_ops(&req.conf, &req.env.ifname, &host_veth, ips, masq);
     trace::plan_on(
         node,
         "ADD",
@@ -115,16 +113,16 @@ fn free_veth_name(node: &Node) -> Result<String, Error> {
             return Ok(name);
         }
     }
-    Err(Error::Check("no free veth name after 10 tries".into()))
+    Err(Error::Internal("no free veth name after 10 tries".into()))
 }
 
 /// The result's interfaces as the kernel reported them while the plan ran (MACs and MTU
 /// do not change after creation, and the bridge's was read when it was pinned).
 fn describe(req: &Request, node: &Node, host_veth: &str) -> Result<Vec<Interface>, Error> {
     let read = |ns: Ns, name: &str| -> Result<Interface, Error> {
-        let link = node
-            .known_link(ns, name)?
-            .ok_or_else(|| Error::Check(format!("{name} vanished right after ADD created it")))?;
+        let link = node.known_link(ns, name)?.ok_or_else(|| {
+            Error::Internal(format!("{name} vanished right after ADD created it"))
+        })?;
         Ok(Interface {
             name: name.to_string(),
             mac: link.mac.as_ref().map(format_mac),
@@ -138,9 +136,13 @@ fn describe(req: &Request, node: &Node, host_veth: &str) -> Result<Vec<Interface
             }),
         })
     };
-    Ok(vec![
-        read(Ns::Host, &req.conf.bridge)?,
-        read(Ns::Host, host_veth)?,
-        read(Ns::Pod, &req.env.ifname)?,
-    ])
+    // In the order the result's `ips[].interface` indices point into.
+    RESULT_IFACES
+        .iter()
+        .map(|role| match role {
+            Iface::Bridge => read(Ns::Host, &req.conf.bridge),
+            Iface::HostVeth => read(Ns::Host, host_veth),
+            Iface::Pod => read(Ns::Pod, &req.env.ifname),
+        })
+        .collect()
 }

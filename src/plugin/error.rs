@@ -21,6 +21,9 @@ pub enum Error {
         ifname: String,
     },
     Check(String),
+    /// ADD's own failure that is neither the caller's nor a kernel refusal (a link it
+    /// just made vanished): code 110, never "CHECK mismatch".
+    Internal(String),
     /// DEL and GC keep going after a failure and report everything at the end.
     Several(Vec<Error>),
 }
@@ -78,6 +81,7 @@ impl fmt::Display for Error {
                 )
             }
             Error::Check(msg) => write!(f, "check failed: {msg}"),
+            Error::Internal(msg) => f.write_str(msg),
             Error::Several(errs) => {
                 let parts: Vec<String> = errs.iter().map(ToString::to_string).collect();
                 write!(f, "{}", parts.join("; "))
@@ -137,6 +141,7 @@ pub fn to_cni(e: &Error) -> CniError {
         Error::Delegate(_) => code::DELEGATE,
         Error::IfnameExists { .. } => code::IFNAME_EXISTS,
         Error::Check(_) => code::CHECK_MISMATCH,
+        Error::Internal(_) => code::INTERNAL,
     };
     CniError::new(c, e.to_string())
 }

@@ -1,8 +1,8 @@
 //! IPAM for one request: the built-in host-local store, or a delegated plugin.
 
-use crate::cni::result::{IpConfig, Route};
 use crate::cni::CniResult;
 use crate::ipam::{self, IpamConf};
+use crate::plan::build::ipam_result;
 
 use super::delegate;
 use super::error::Error;
@@ -29,32 +29,7 @@ pub fn add(req: &Request) -> Result<Option<CniResult>, Error> {
         None => Default::default(),
     };
     let allocs = ipam::allocate(conf, &req.conf.name, &req.env.container_id, &req.env.ifname)?;
-    Ok(Some(result(conf, allocs, dns)))
-}
-
-/// The IPAM result of an allocation: addresses in range-set order, the configured routes.
-pub fn result(
-    conf: &IpamConf,
-    allocs: Vec<ipam::Allocation>,
-    dns: crate::cni::result::Dns,
-) -> CniResult {
-    CniResult {
-        interfaces: vec![],
-        ips: allocs
-            .into_iter()
-            .map(|a| IpConfig {
-                address: a.address,
-                gateway: a.gateway,
-                interface: None,
-            })
-            .collect(),
-        routes: conf
-            .routes
-            .iter()
-            .map(|r| Route::new(r.dst, r.gw))
-            .collect(),
-        dns,
-    }
+    Ok(Some(ipam_result(conf, allocs, dns)))
 }
 
 fn delegated_add(req: &Request, kind: &str) -> Result<CniResult, Error> {

@@ -1,85 +1,19 @@
-//! `ipMasq`: one tagged nftables rule set per attachment, added by ADD (rolled back with
-//! the rest of the plan), removed by DEL from the tag alone (an empty or vanished
-//! `CNI_NETNS` does not matter: plugins issue #810) and by GC for attachments that are
-//! no longer valid.
+//! `ipMasq` for DEL, GC and CHECK: the pod's set element removed by address or by its tag
+//! (an empty or vanished `CNI_NETNS` does not matter: plugins issue #810), elements of
+//! attachments no longer valid collected, one element looked up. ADD's element is a plan
+//! op (`plan::masq`).
 
 use std::net::IpAddr;
 
-use ipnet::IpNet;
-
-use crate::cluster::ClusterConf;
-use crate::cni::{CniResult, NetConf};
+use crate::cni::CniResult;
 use crate::net::Node;
-use crate::plan::{masq_rule_comment, Op};
+use crate::plan::masq::{masq_rule_comment, of_network, tag};
+use crate::plan::Op;
 
 use super::error::Error;
 use super::ipam;
 use super::request::Request;
 use super::trace;
-
-/// nft keeps at most 128 bytes of comment.
-const MAX_TAG: usize = 128;
-
-/// The comment on an attachment's rules: `vnet <network> <containerID> <ifname>`, or, when
-/// that would be too long, `vnet# <hash of network> <hash of all three>`.
-pub fn tag(network: &str, container_id: &str, ifname: &str) -> String {
-    let plain = format!("vnet {network} {container_id} {ifname}");
-    if plain.len() <= MAX_TAG {
-        return plain;
-    }
-    let all = crate::plan::fnv1a(&[network, container_id, ifname]);
-    format!("vnet# {:016x} {all:016x}", crate::plan::fnv1a(&[network]))
-}
-
-/// Whether a rule comment is one of `network`'s tags.
-fn of_network(comment: &str, network: &str) -> bool {
-    let mut parts = comment.split(' ');
-    match (parts.next(), parts.next()) {
-        (Some("vnet"), Some(n)) => n == network,
-        (Some("vnet#"), Some(h)) => h == format!("{:016x}", crate::plan::fnv1a(&[network])),
-        _ => false,
-    }
-}
-
-/// The ADD op: masquerade the pod's addresses to anything outside the pod network: the
-/// node table's cluster range (or all its pod subnets), the network's own subnets (every
-/// range of the built-in IPAM) and the pod's. The first pod of the network sets the
-/// network's rule with this list; later pods only add their addresses.
-pub fn add_op(
-    conf: &NetConf,
-    ranges: &[IpNet],
-    container_id: &str,
-    ifname: &str,
-    cluster: Option<&ClusterConf>,
-    res: &CniResult,
-) -> Option<Op> {
-    if !conf.ip_masq || res.ips.is_empty() {
-        return None;
-    }
-    let mut exclude: Vec<IpNet> = cluster.map(|c| c.table.pod_network()).unwrap_or_default();
-    let own = res.ips.iter().map(|ip| ip.address.trunc());
-    for net in ranges.iter().copied().chain(own) {
-        if !exclude.iter().any(|n| n.contains(&net)) {
-            exclude.push(net);
-        }
-    }
-    Some(Op::AddMasquerade {
-        network: conf.name.clone(),
-        srcs: res.ips.iter().map(|ip| ip.address.addr()).collect(),
-        exclude,
-        tag: tag(&conf.name, container_id, ifname),
-    })
-}
-
-/// Put `op` before the bridge gateway steps: if the shared bridge then refuses its
-/// gateway address, the element is rolled back with the pod's veth.
-pub fn insert(ops: &mut Vec<Op>, op: Op) {
-    let at = ops
-        .iter()
-        .position(|o| matches!(o, Op::EnsureBridgeAddr { .. }))
-        .unwrap_or(ops.len());
-    ops.insert(at, op);
-}
 
 /// DEL: remove this attachment's elements, by the addresses the store holds for it (read
 /// before the release), else by its tag; needs no pod namespace.
@@ -169,55 +103,4 @@ pub fn check(req: &Request, node: &Node, prev: &CniResult) -> Result<(), Error> 
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tags_name_the_attachment_and_stay_within_nft_limits() {
-        assert_eq!(tag("v-net", "c1", "eth0"), "vnet v-net c1 eth0");
-        let long_id = "a".repeat(64);
-        let t = tag("v-net", &long_id, "eth0");
-        assert_eq!(t, format!("vnet v-net {long_id} eth0"));
-        let long_net = "n".repeat(100);
-        let t = tag(&long_net, &long_id, "eth0");
-        assert!(t.len() <= MAX_TAG && t.starts_with("vnet# "), "{t}");
-        assert_ne!(t, tag(&long_net, &long_id, "eth1"));
-        assert_eq!(t, tag(&long_net, &long_id, "eth0"));
-    }
-
-    #[test]
-    fn rules_are_told_apart_by_network() {
-        assert!(of_network("vnet v-net c1 eth0", "v-net"));
-        assert!(!of_network("vnet other c1 eth0", "v-net"));
-        assert!(!of_network("something else", "v-net"));
-        let long_net = "n".repeat(100);
-        let t = tag(&long_net, &"a".repeat(64), "eth0");
-        assert!(of_network(&t, &long_net));
-        assert!(!of_network(&t, "v-net"));
-    }
-
-    #[test]
-    fn the_element_goes_before_the_gateway_steps() {
-        let mut ops = vec![
-            Op::PinMac { dev: "b".into() },
-            Op::EnsureBridgeAddr {
-                dev: "b".into(),
-                addr: "10.0.0.1/24".parse().unwrap(),
-                force: false,
-            },
-        ];
-        let masq = Op::DelMasquerade {
-            network: "n".into(),
-            addrs: vec![],
-            tag: "t".into(),
-        };
-        insert(&mut ops, masq.clone());
-        assert_eq!(ops[1], masq);
-        let mut none = vec![Op::PinMac { dev: "b".into() }];
-        insert(&mut none, masq.clone());
-        assert_eq!(none[1], masq);
-    }
 }

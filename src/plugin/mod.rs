@@ -2,7 +2,6 @@
 
 mod add;
 mod attachment_lock;
-pub mod build;
 mod check;
 mod del;
 pub mod delegate;
@@ -23,14 +22,10 @@ use crate::cni::version::{CURRENT, SUPPORTED};
 use crate::cni::{code, CniError, Command, Env};
 
 pub use error::{to_cni, Error};
-pub use ipam::result as ipam_result;
 pub use request::Request;
 
-/// Process entry: CNI plugin when `CNI_COMMAND` is set, the human CLI otherwise.
+/// One CNI call as a process: reads stdin, runs the command, prints the answer.
 pub fn main() -> i32 {
-    if std::env::var_os("CNI_COMMAND").is_none() {
-        return crate::cli::main();
-    }
     let ipam_only = invoked_as_host_local();
     let stdin = match request::read_stdin() {
         Ok(b) => b,

@@ -6,8 +6,8 @@
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
-use crate::explain::{lines, node_facts, render, Facts, Line, PodNs};
 use crate::net::Node;
+use crate::plan::render::{lines, render, Facts, Line, PodNs};
 use crate::plan::Op;
 
 /// Traces `ops` as they will run on `node`: what exists already (the bridge, its
@@ -26,7 +26,7 @@ pub fn plan_on(node: &Node, command: &str, id: &str, netns: Option<&std::path::P
         _ => None,
     });
     let facts = match bridge {
-        Some(b) => node_facts(node, b, network),
+        Some(b) => node.facts(b, network),
         None => Facts::default(),
     };
     write(command, id, netns, ops, &facts);

@@ -4,12 +4,30 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::cni::result::Route;
+use crate::cni::result::{IpConfig, Route};
 use crate::cni::{CniResult, NetConf};
+use crate::ipam::{self, IpamConf};
 use crate::plan::{Ns, Op};
 
-/// Index of the pod interface in the result: bridge, host veth, pod.
+/// The interfaces of an ADD result, in the reference bridge's order. `ips[].interface`
+/// is an index into this list, so the list and the index come from one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Iface {
+    Bridge,
+    HostVeth,
+    Pod,
+}
+
+pub const RESULT_IFACES: [Iface; 3] = [Iface::Bridge, Iface::HostVeth, Iface::Pod];
+
+/// Where `role` stands in the result's interfaces.
+pub fn iface_index(role: Iface) -> usize {
+    RESULT_IFACES.iter().position(|r| *r == role).unwrap_or(0)
+}
+
+/// Index of the pod interface in the result.
 pub const POD_IFACE: usize = 2;
+const _: () = assert!(matches!(RESULT_IFACES[POD_IFACE], Iface::Pod));
 
 /// Completes the IPAM result the way the reference bridge does: every address belongs to
 /// the pod interface; with `isGateway` a missing gateway is the subnet's first address;
@@ -65,7 +83,15 @@ fn sysctl(ns: Ns, key: String, value: &str, optional: bool) -> Op {
 }
 
 /// The ADD plan. `res` is the finished result (see `finish_result`); `None` for L2 only.
-pub fn add_ops(conf: &NetConf, ifname: &str, host_veth: &str, res: Option<&CniResult>) -> Vec<Op> {
+/// `masq` (see `masq::add_op`) goes before the bridge gateway steps: if the shared bridge
+/// then refuses its gateway address, the element is rolled back with the pod's veth.
+pub fn add_ops(
+    conf: &NetConf,
+    ifname: &str,
+    host_veth: &str,
+    res: Option<&CniResult>,
+    masq: Option<Op>,
+) -> Vec<Op> {
     let br = conf.bridge.as_str();
     let mut ops = vec![
         Op::EnsureBridge {
@@ -132,6 +158,7 @@ pub fn add_ops(conf: &NetConf, ifname: &str, host_veth: &str, res: Option<&CniRe
     if let Some(res) = res {
         ops.extend(pod_routes(ifname, res));
     }
+    ops.extend(masq);
     if conf.is_gateway {
         ops.extend(gateway_ops(conf, ips));
     }
@@ -210,6 +237,31 @@ fn gateway_ops(conf: &NetConf, ips: &[crate::cni::result::IpConfig]) -> Vec<Op> 
         ));
     }
     ops
+}
+
+/// The IPAM result of an allocation: addresses in range-set order, the configured routes.
+pub fn ipam_result(
+    conf: &IpamConf,
+    allocs: Vec<ipam::Allocation>,
+    dns: crate::cni::result::Dns,
+) -> CniResult {
+    CniResult {
+        interfaces: vec![],
+        ips: allocs
+            .into_iter()
+            .map(|a| IpConfig {
+                address: a.address,
+                gateway: a.gateway,
+                interface: None,
+            })
+            .collect(),
+        routes: conf
+            .routes
+            .iter()
+            .map(|r| Route::new(r.dst, r.gw))
+            .collect(),
+        dns,
+    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,20 @@
-//! Kernel changes as plain values.
+//! Kernel changes as plain values: the one place that knows what a node should look like.
 //!
-//! The plugin computes a `Vec<Op>` from the config and the IPAM allocation; `net::apply`
-//! executes it (rolling back on failure) and `explain` prints it as iproute2 commands.
-//! Nothing in here touches the kernel, so every plan is unit-testable without root.
+//! `build` turns the typed config and the IPAM allocation into a `Vec<Op>` (and shapes the
+//! result), `masq` adds the masquerade op, `net::apply` executes the ops (rolling back on
+//! failure), and `render` prints them as the iproute2 and nft commands a person would type
+//! (`vnet explain`, `VNET_TRACE`). Nothing in here touches the kernel, so every plan is
+//! unit-testable without root.
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+
+pub mod build;
+pub mod masq;
+pub mod render;
+
+pub use masq::{masq_rule_comment, masq_set};
 
 /// Which network namespace an operation runs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -112,28 +120,6 @@ pub const VNET_ROUTE_PROTO: u8 = 118;
 pub const NFT_FAMILY: &str = "inet";
 pub const NFT_TABLE: &str = "vnet";
 pub const NFT_CHAIN: &str = "postrouting";
-
-/// The set of a network's pod addresses of one family in vnet's table:
-/// `pods4_<network, cut to what nft names allow>_<hash>`, readable in `nft list` and
-/// unique per network whatever its name.
-pub fn masq_set(network: &str, v6: bool) -> String {
-    let readable: String = network
-        .chars()
-        .take(24)
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    let family = if v6 { 6 } else { 4 };
-    format!("pods{family}_{readable}_{:08x}", fnv1a(&[network]) as u32)
-}
-
-/// The comment on a network's masquerade rule (nft keeps at most 128 bytes).
-pub fn masq_rule_comment(network: &str) -> String {
-    let plain = format!("vnet {network}");
-    if plain.len() <= 128 {
-        return plain;
-    }
-    format!("vnet# {:016x}", fnv1a(&[network]))
-}
 
 /// FNV-1a 64 over the parts, each followed by a NUL so ("ab","c") ≠ ("a","bc").
 pub fn fnv1a(parts: &[&str]) -> u64 {

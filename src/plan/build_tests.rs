@@ -68,7 +68,7 @@ fn plan_order_and_content() {
     let c = conf(json!({"isDefaultGateway": true, "hairpinMode": true, "mtu": 1400}));
     let mut r = ipam_result(&["10.244.1.2/24"], true);
     finish_result(&c, &mut r);
-    let ops = add_ops(&c, "eth0", "veth0a1b2c3d", Some(&r));
+    let ops = add_ops(&c, "eth0", "veth0a1b2c3d", Some(&r), None);
     let pos = |f: &dyn Fn(&Op) -> bool| ops.iter().position(f).unwrap();
     let bridge = pos(&|o| {
         matches!(
@@ -106,13 +106,13 @@ fn plan_order_and_content() {
 fn ipv6_turns_dad_off_unless_asked() {
     let c = conf(json!({"isGateway": true}));
     let r = ipam_result(&["fd00::2/64"], true);
-    let ops = add_ops(&c, "eth0", "vethx", Some(&r));
+    let ops = add_ops(&c, "eth0", "vethx", Some(&r), None);
     assert!(ops.iter().any(|o| matches!(o, Op::Sysctl { key, value, .. } if key == "net/ipv6/conf/eth0/accept_dad" && value == "0")));
     assert!(ops
         .iter()
         .any(|o| matches!(o, Op::Sysctl { key, .. } if key == "net/ipv6/conf/all/forwarding")));
     let c = conf(json!({"enabledad": true}));
-    let ops = add_ops(&c, "eth0", "vethx", Some(&r));
+    let ops = add_ops(&c, "eth0", "vethx", Some(&r), None);
     assert!(ops.iter().any(|o| matches!(o, Op::Sysctl { key, value, .. } if key == "net/ipv6/conf/eth0/accept_dad" && value == "1")));
 }
 
@@ -124,7 +124,7 @@ fn route_without_gw_takes_the_family_gateway() {
         .push(Route::new("10.96.0.0/12".parse().unwrap(), None));
     r.routes
         .push(Route::new("fd01::/64".parse().unwrap(), None));
-    let ops = add_ops(&c, "eth0", "vethx", Some(&r));
+    let ops = add_ops(&c, "eth0", "vethx", Some(&r), None);
     let routes: Vec<&Op> = ops
         .iter()
         .filter(|o| matches!(o, Op::AddRoute { .. }))
@@ -147,7 +147,7 @@ fn route_without_gw_takes_the_family_gateway() {
 #[test]
 fn layer2_only_has_no_addresses() {
     let c = conf(json!({"ipam": {}}));
-    let ops = add_ops(&c, "eth0", "vethx", None);
+    let ops = add_ops(&c, "eth0", "vethx", None, None);
     assert!(!ops.iter().any(|o| matches!(
         o,
         Op::AddAddr { .. } | Op::AddRoute { .. } | Op::EnsureBridgeAddr { .. }
@@ -155,4 +155,24 @@ fn layer2_only_has_no_addresses() {
     assert!(ops
         .iter()
         .any(|o| matches!(o, Op::LinkUp { ns: Ns::Pod, .. })));
+}
+
+#[test]
+fn the_masquerade_element_goes_before_the_gateway_steps() {
+    let c = conf(json!({"isGateway": true}));
+    let r = ipam_result(&["10.244.1.2/24"], true);
+    let masq = Op::AddMasquerade {
+        network: "n".into(),
+        srcs: vec!["10.244.1.2".parse().unwrap()],
+        exclude: vec![],
+        tag: "t".into(),
+    };
+    let ops = add_ops(&c, "eth0", "vethx", Some(&r), Some(masq.clone()));
+    let at = |want: &dyn Fn(&Op) -> bool| ops.iter().position(want).unwrap();
+    let m = at(&|o| *o == masq);
+    let gw = at(&|o| matches!(o, Op::EnsureBridgeAddr { .. }));
+    assert!(m < gw, "{ops:?}");
+    // The result's pod interface and the list of roles agree.
+    assert_eq!(RESULT_IFACES[POD_IFACE], Iface::Pod);
+    assert_eq!(iface_index(Iface::Pod), POD_IFACE);
 }

@@ -397,5 +397,5 @@ pub fn render(lines: &[Line]) -> String {
 }
 
 #[cfg(test)]
-#[path = "commands_tests.rs"]
+#[path = "render_tests.rs"]
 mod tests;
