@@ -113,9 +113,18 @@ fn routes_sync_is_idempotent_removes_stale_and_leaves_foreign_routes() {
         "found itself by its address: {out}"
     );
 
+    // The foreign route sends node3's subnet to the wrong place: left alone, but the node
+    // is not called in sync (exit 1), and the way to fix it is named.
     let (code, out) = vnet(&node, &["routes", "sync", file]);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("not made by vnet"), "{out}");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("not made by vnet sends it via 192.168.1.99"),
+        "{out}"
+    );
+    assert!(
+        out.contains("--replace-foreign") && out.contains("not in sync"),
+        "{out}"
+    );
     let after = routes(&node);
     assert_eq!(
         after,
@@ -127,13 +136,56 @@ fn routes_sync_is_idempotent_removes_stale_and_leaves_foreign_routes() {
         "{out}"
     );
 
-    // A second run changes nothing.
+    // A second run changes nothing, and still says the node is not in sync.
     let (code, out) = vnet(&node, &["routes", "sync", file]);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("in sync") && !out.contains("did:"), "{out}");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("not in sync") && !out.contains("did:"),
+        "{out}"
+    );
     assert_eq!(routes(&node), after);
     let (code, out) = vnet(&node, &["routes", "diff", file]);
+    assert_eq!(code, 1, "{out}");
+    // Asked explicitly, sync replaces the wrong foreign route; then all is in sync.
+    let (code, out) = vnet(&node, &["routes", "diff", file, "--replace-foreign"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("would: ip route replace 10.244.3.0/24 via 192.168.1.13"),
+        "{out}"
+    );
+    assert_eq!(routes(&node), after, "diff changes nothing");
+    let (code, out) = vnet(&node, &["routes", "sync", file, "--replace-foreign"]);
     assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        routes(&node),
+        vec![
+            "10.244.2.0/24 via 192.168.1.12 proto 118",
+            "10.244.3.0/24 via 192.168.1.13 proto 118",
+            "10.99.0.0/16 via 192.168.1.1 proto boot",
+        ],
+        "{out}"
+    );
+    let (code, out) = vnet(&node, &["routes", "diff", file]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("in sync") && !out.contains("not in sync"),
+        "{out}"
+    );
+    // A foreign route that points at the right node is in sync, and left alone.
+    sh_ok(&["ip", "-n", n, "route", "del", "10.244.3.0/24"]);
+    sh_ok(&[
+        "ip",
+        "-n",
+        n,
+        "route",
+        "add",
+        "10.244.3.0/24",
+        "via",
+        "192.168.1.13",
+    ]);
+    let (code, out) = vnet(&node, &["routes", "diff", file]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("pointing at the right node"), "{out}");
 
     // node2 moves to another IP; node3's foreign route goes away, so vnet may take it.
     let mut moved = table();

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::cluster::{find_self, load_any, sync_routes, ClusterConf, ClusterError, RouteDiff};
+use crate::cluster::{
+    find_self, load_any, sync_routes, ClusterConf, ClusterError, RouteDiff, Sync,
+};
 use crate::net::Node;
 use crate::plan::{Op, VNET_ROUTE_PROTO};
 
@@ -26,6 +28,10 @@ pub struct TableArgs {
     /// whose node IP is an address of this namespace).
     #[arg(long)]
     node: Option<String>,
+    /// Also replace routes vnet did not make that send a node's pod subnet elsewhere
+    /// than the table says (diff: show what that would change).
+    #[arg(long)]
+    replace_foreign: bool,
 }
 
 pub fn run(cmd: RoutesCmd) -> Result<i32, ClusterError> {
@@ -48,12 +54,13 @@ pub fn run(cmd: RoutesCmd) -> Result<i32, ClusterError> {
         RoutesCmd::Diff(a) => {
             let (me, d) = compute(&node, &a, false)?;
             report(&me, &d, "would");
-            Ok(i32::from(!d.ops.is_empty()))
+            Ok(i32::from(!d.in_sync()))
         }
         RoutesCmd::Sync(a) => {
             let (me, d) = compute(&node, &a, true)?;
             report(&me, &d, "did");
-            Ok(0)
+            // Foreign routes left pointing elsewhere: the node is still not in sync.
+            Ok(i32::from(d.skipped.iter().any(|s| !s.agrees())))
         }
     }
 }
@@ -70,7 +77,11 @@ fn compute(node: &Node, a: &TableArgs, apply: bool) -> Result<(String, RouteDiff
         conf.node = Some(name.clone());
     }
     let me = find_self(node, &conf)?;
-    let d = sync_routes(node, &conf, &me, apply)?;
+    let how = Sync {
+        apply,
+        replace_foreign: a.replace_foreign,
+    };
+    let d = sync_routes(node, &conf, &me, how)?;
     Ok((me, d))
 }
 
@@ -83,19 +94,28 @@ fn report(me: &str, d: &RouteDiff, verb: &str) {
         println!("  {verb}: {}", op_line(op));
     }
     for s in &d.skipped {
-        println!(
-            "  ! {} via {} not installed: a route not made by vnet holds it (via {}, proto {})",
-            s.dst,
-            s.want,
-            s.found
-                .gw
-                .map(|g| g.to_string())
-                .unwrap_or_else(|| "-".into()),
-            s.found.protocol
-        );
+        let via = s
+            .found
+            .gw
+            .map(|g| g.to_string())
+            .unwrap_or_else(|| "-".into());
+        if s.agrees() {
+            println!(
+                "  = {} via {} (a route not made by vnet, proto {}, pointing at the right node)",
+                s.dst, s.want, s.found.protocol
+            );
+        } else {
+            println!(
+                "  ! {} should go via {}, but a route not made by vnet sends it via {via} (proto {}); \
+                 left alone (vnet routes sync --replace-foreign replaces it)",
+                s.dst, s.want, s.found.protocol
+            );
+        }
     }
-    if d.ops.is_empty() {
+    if d.in_sync() {
         println!("  in sync");
+    } else if d.skipped.iter().any(|s| !s.agrees()) {
+        println!("  not in sync: a subnet is routed elsewhere than the table says");
     }
 }
 

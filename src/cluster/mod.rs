@@ -19,5 +19,5 @@ pub use kubectl::from_kubectl;
 pub use nodeconf::{node_conf, NodeConfOptions};
 pub use routes::{desired_routes, diff, RouteDiff, Skipped};
 pub use split::{parse_nodes_arg, split_equal, split_per_node, NodeSpec, Split};
-pub use sync::{find_self, sync_routes};
+pub use sync::{find_self, sync_routes, Sync};
 pub use table::{NodeEntry, NodeTable};

@@ -21,6 +21,14 @@ pub struct Skipped {
     pub found: MainRoute,
 }
 
+impl Skipped {
+    /// Whether the foreign route sends the subnet where the table says (a hand-made
+    /// route to the right node): left alone, and the node is in sync.
+    pub fn agrees(&self) -> bool {
+        self.found.gw == Some(self.want)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteDiff {
     /// Changes to apply, in order (removals last so a moved subnet never has no route).
@@ -38,6 +46,33 @@ pub fn desired_routes(table: &NodeTable, me: &str) -> Vec<(IpNet, IpAddr)> {
         .filter(|n| n.name != me)
         .map(|n| (n.pod_cidr, n.ip))
         .collect()
+}
+
+impl RouteDiff {
+    /// Nothing to change and no foreign route sending a subnet to the wrong place.
+    pub fn in_sync(&self) -> bool {
+        self.ops.is_empty() && self.skipped.iter().all(Skipped::agrees)
+    }
+
+    /// Turns every foreign route that disagrees with the table into a replacement by
+    /// vnet's own (explicitly asked for: `vnet routes sync --replace-foreign`).
+    pub fn replace_foreign(&mut self) {
+        let (wrong, kept): (Vec<Skipped>, Vec<Skipped>) =
+            self.skipped.drain(..).partition(|s| !s.agrees());
+        self.skipped = kept;
+        let replace = wrong.into_iter().map(|s| Op::ReplaceNodeRoute {
+            dst: s.dst,
+            gw: s.want,
+            previous: s.found.gw.unwrap_or(s.want),
+        });
+        // Replacements go before the removals, like vnet's own moved routes.
+        let at = self
+            .ops
+            .iter()
+            .position(|o| matches!(o, Op::DelNodeRoute { .. }))
+            .unwrap_or(self.ops.len());
+        self.ops.splice(at..at, replace);
+    }
 }
 
 pub fn diff(desired: &[(IpNet, IpAddr)], current: &[MainRoute]) -> RouteDiff {

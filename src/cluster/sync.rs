@@ -34,19 +34,32 @@ pub fn find_self(node: &Node, conf: &ClusterConf) -> Result<String, ClusterError
     }
 }
 
-/// Compute (and with `apply`, make) the route changes for node `me`. One route dump per
-/// IP family the table uses; nothing is written when already in sync.
+/// What `sync_routes` does beyond computing the difference.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sync {
+    /// Make the changes (else only compute them).
+    pub apply: bool,
+    /// Also replace foreign routes that send a subnet elsewhere than the table says.
+    pub replace_foreign: bool,
+}
+
+/// Compute (and with `how.apply`, make) the route changes for node `me`. One route dump
+/// per IP family the table uses; nothing is written when already in sync.
 pub fn sync_routes(
     node: &Node,
     conf: &ClusterConf,
     me: &str,
-    apply: bool,
+    how: Sync,
 ) -> Result<RouteDiff, ClusterError> {
     let want = desired_routes(&conf.table, me);
     let v4 = conf.table.nodes.iter().any(|n| n.pod_cidr.addr().is_ipv4());
     let v6 = conf.table.nodes.iter().any(|n| n.pod_cidr.addr().is_ipv6());
     let current = node.main_routes(v4, v6).map_err(ClusterError::Net)?;
-    let d = diff(&want, &current);
+    let mut d = diff(&want, &current);
+    if how.replace_foreign {
+        d.replace_foreign();
+    }
+    let apply = how.apply;
     if apply && !d.ops.is_empty() {
         node.apply(&d.ops).map_err(ClusterError::Net)?;
     }

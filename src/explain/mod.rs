@@ -164,7 +164,7 @@ fn route_sync(ask: &Ask, c: &ClusterConf) -> Result<Vec<Line>, Error> {
     let ops = match &node {
         Some(node) => {
             let me = cluster::find_self(node, c)?;
-            cluster::sync_routes(node, c, &me, false)?.ops
+            cluster::sync_routes(node, c, &me, cluster::Sync::default())?.ops
         }
         None => match &c.node {
             Some(me) => cluster::desired_routes(&c.table, me)

@@ -45,7 +45,8 @@ pub fn add(req: &Request) -> Result<CniResult, Error> {
 /// One route dump when in sync; changes are traced like any plan.
 fn sync_routes(node: &Node, c: &ClusterConf) -> Result<(), Error> {
     let me = cluster::find_self(node, c)?;
-    let d = cluster::sync_routes(node, c, &me, false)?;
+    // Computed here, applied below as a traced plan.
+    let d = cluster::sync_routes(node, c, &me, cluster::Sync::default())?;
     if !d.ops.is_empty() {
         trace::plan("ADD route sync", "", None, &d.ops);
         node.apply(&d.ops)?;
