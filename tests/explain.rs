@@ -228,3 +228,57 @@ fn trace_prints_what_was_done_on_a_node_that_has_its_bridge() {
         "{second}"
     );
 }
+
+/// Explain reads the node and says when the real ADD would fail or misbehave: a bridge
+/// holding a conflicting address (ADD fails with 106, and really does), routes via a
+/// gateway nobody on the bridge holds when `isGateway` is off.
+#[test]
+fn explain_warns_where_the_real_add_would_fail_or_misbehave() {
+    if !root_or_skip("explain_warns") {
+        return;
+    }
+    let node = Node::new("10.244.9.0/24");
+    let n = node.ns.name.as_str();
+    sh_ok(&["ip", "-n", n, "link", "add", "v-net-0", "type", "bridge"]);
+    sh_ok(&[
+        "ip",
+        "-n",
+        n,
+        "addr",
+        "add",
+        "10.9.9.1/24",
+        "dev",
+        "v-net-0",
+    ]);
+    let args = ["--container", "w1", "--netns", "/run/netns/none"];
+    let text = explain(Some(&node.ns), &node.conf, &args);
+    assert!(
+        text.contains("WARNING: the real ADD fails here (code 106)")
+            && text.contains("10.9.9.1/24"),
+        "{text}"
+    );
+    let pod = Netns::new("p");
+    node.add("w1", &pod).err(106);
+    // With forceAddress the conflict is removed instead, and there is no warning.
+    let mut force = node.conf.clone();
+    force["forceAddress"] = json!(true);
+    let text = explain(Some(&node.ns), &force, &args);
+    assert!(
+        !text.contains("WARNING") && text.contains("ip addr del 10.9.9.1/24 dev v-net-0"),
+        "{text}"
+    );
+    // No isGateway, yet a default route via the subnet's first address: nobody holds it.
+    let mut nogw = node.conf.clone();
+    nogw["isGateway"] = json!(false);
+    nogw["isDefaultGateway"] = json!(false);
+    nogw["bridge"] = json!("v-net-1");
+    nogw["ipam"]["routes"] = json!([{"dst": "0.0.0.0/0", "gw": "10.244.9.1"}]);
+    let text = explain(Some(&node.ns), &nogw, &args);
+    assert!(
+        text.contains("WARNING: the pod's routes go via 10.244.9.1"),
+        "{text}"
+    );
+    nogw["isGateway"] = json!(true);
+    let text = explain(Some(&node.ns), &nogw, &args);
+    assert!(!text.contains("WARNING"), "{text}");
+}

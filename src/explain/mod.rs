@@ -107,6 +107,25 @@ fn facts(ask: &Ask) -> Facts {
     node.facts(&ask.conf.bridge, masq)
 }
 
+/// Without `isGateway` nothing puts the routes' gateway on the bridge: say so when no
+/// address of the bridge is that gateway (read from the node; `--fresh` knows nothing).
+fn unreachable_gateways(ask: &Ask, r: &crate::cni::CniResult, facts: &Facts) -> Vec<Line> {
+    if ask.conf.is_gateway || !ask.look {
+        return Vec::new();
+    }
+    let mut gws: Vec<std::net::IpAddr> = r.routes.iter().filter_map(|rt| rt.gw).collect();
+    gws.dedup();
+    gws.into_iter()
+        .filter(|g| !facts.bridge_addrs.iter().any(|a| a.addr() == *g))
+        .map(|g| {
+            Line::note(format!(
+                "WARNING: the pod's routes go via {g}, which no address of {} holds and \"isGateway\" is false: unless another host on that bridge answers for {g}, the pod's traffic off its subnet goes nowhere",
+                ask.conf.bridge
+            ))
+        })
+        .collect()
+}
+
 fn add(ask: &Ask) -> Result<Vec<Line>, Error> {
     let mut out = Vec::new();
     let mut result = None;
@@ -146,7 +165,11 @@ fn add(ask: &Ask) -> Result<Vec<Line>, Error> {
         )
     });
     let ops = add_ops(ask.conf, ask.ifname, &ask.veth, result.as_ref(), masq);
-    out.extend(lines(&ops, &PodNs::from_path(ask.netns), &facts(ask)));
+    let facts = facts(ask);
+    out.extend(lines(&ops, &PodNs::from_path(ask.netns), &facts));
+    if let Some(r) = &result {
+        out.extend(unreachable_gateways(ask, r, &facts));
+    }
     Ok(out)
 }
 

@@ -338,21 +338,24 @@ fn gateway_lines(dev: &str, addr: IpNet, force: bool, facts: &Facts) -> Vec<Line
         ))];
     }
     let mut out = Vec::new();
-    if force {
-        for old in facts
-            .bridge_addrs
-            .iter()
-            .filter(|o| o.addr().is_ipv4() == addr.addr().is_ipv4())
-        {
-            let clash = addr.addr().is_ipv4()
+    // As the reference bridge judges it: any other IPv4 address on the bridge, or an
+    // overlapping IPv6 one, conflicts with the gateway.
+    let clashes = facts.bridge_addrs.iter().filter(|old| {
+        old.addr().is_ipv4() == addr.addr().is_ipv4()
+            && (addr.addr().is_ipv4()
                 || old.contains(&addr.network())
-                || addr.contains(&old.network());
-            if clash {
-                out.push(Line::new(
-                    format!("ip addr del {old} dev {dev}"),
-                    "forceAddress: drop the conflicting address",
-                ));
-            }
+                || addr.contains(&old.network()))
+    });
+    for old in clashes {
+        if force {
+            out.push(Line::new(
+                format!("ip addr del {old} dev {dev}"),
+                "forceAddress: drop the conflicting address",
+            ));
+        } else {
+            out.push(Line::note(format!(
+                "WARNING: the real ADD fails here (code 106): {dev} holds {old}, which conflicts with the gateway {addr}; set \"forceAddress\": true to replace it, or use another bridge"
+            )));
         }
     }
     let nodad = if addr.addr().is_ipv6() { " nodad" } else { "" };
