@@ -24,8 +24,12 @@ usage() { sed -n '4,5p' "$0" >&2; exit 2; }
 [ $# -ge 3 ] || usage
 cmd=$1 id=$2 netns=$3 ifname=${4:-eth0}
 
+# With VERBOSE=1 every command is printed before it runs, on the script's own stderr (fd
+# 3): a command whose stderr is silenced (`run sysctl … 2>/dev/null`) is still shown.
+exec 3>&2
+say() { [ "${VERBOSE:-0}" = 1 ] && echo "+ $*" >&3 || true; }
 run() {
-  [ "${VERBOSE:-0}" = 1 ] && echo "+ $*" >&2
+  say "$@"
   "$@"
 }
 
@@ -54,6 +58,7 @@ allocate() {
   for (( i = first + 1; i <= last; i++ )); do
     ip=$(to_ip "$i")
     if ! grep -q "^$ip " "$IPAM_FILE"; then
+      say "echo '$ip $id $ifname' >> $IPAM_FILE"
       echo "$ip $id $ifname" >> "$IPAM_FILE"   # the line IS the reservation
       echo "$ip"
       return
@@ -65,6 +70,7 @@ allocate() {
 release() {
   local tmp
   tmp=$(mktemp "$IPAM_FILE.XXXXXX")
+  say "grep -v ' $id $ifname\$' $IPAM_FILE > $tmp && mv $tmp $IPAM_FILE"
   grep -v " $id $ifname\$" "$IPAM_FILE" > "$tmp" || true
   mv "$tmp" "$IPAM_FILE"
 }
