@@ -164,7 +164,12 @@ down() {
   if [ -f "$pidfile" ] && grep -q lab_echo.py "/proc/$(cat "$pidfile")/cmdline" 2>/dev/null; then
     kill "$(cat "$pidfile")" || true
   fi
-  for ns in "$host_ns" "$lan_ns" "${nodes[@]/#/$P-}"; do
+  # The lab's own namespaces, and every other "$P-…" one: the walkthroughs' pods
+  # ($P-web-1, $P-tiny-3, $P-hand…) go with the lab, so down leaves the machine as up
+  # found it.
+  local extra
+  extra=$(ls /run/netns 2>/dev/null | grep "^$P-" || true)
+  for ns in "$host_ns" "$lan_ns" "${nodes[@]/#/$P-}" $extra; do
     # Anything still running in a namespace of ours would keep it alive after `del`.
     [ -e "/run/netns/$ns" ] || continue
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done

@@ -103,6 +103,9 @@ fn run(doc: &Path, steps: &[Step]) -> Vec<(i32, Vec<String>)> {
     // The lab's echo servers are processes: never leave them behind, even when a doc
     // does not end with `lab.sh down`.
     script.push_str("scripts/lab.sh down >/dev/null 2>&1 || true\n");
+    // What down left behind in this private /run (a walkthrough's namespaces and files
+    // must go with the lab; vnet's own lock files under /run/vnet may stay).
+    script.push_str("echo '@@left@@'; ls -A /run/netns 2>/dev/null; ls -A /run | grep -vx -e netns -e vnet || true\n");
     // A fresh /run in a private mount namespace: `ip netns` names and the lab's data live
     // there, invisible to the machine and to other tests, and vanish with it.
     let out = Command::new("unshare")
@@ -119,9 +122,23 @@ fn run(doc: &Path, steps: &[Step]) -> Vec<(i32, Vec<String>)> {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let left: Vec<&str> = text
+        .split("@@left@@")
+        .nth(1)
+        .unwrap_or("<no @@left@@ marker>")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "lab.sh down left these behind after the walkthroughs: {left:?}"
+    );
     let mut results = vec![(-1, Vec::new()); steps.len()];
     let mut cur: Option<usize> = None;
     for line in text.lines() {
+        if line == "@@left@@" {
+            break;
+        }
         if let Some(n) = line
             .strip_prefix("@@step ")
             .and_then(|r| r.strip_suffix("@@"))
