@@ -47,7 +47,7 @@ fn open_existing(data_dir: &Path, network: &str) -> Result<DiskStore, IpamError>
 type Temps = Vec<(PathBuf, Option<i32>)>;
 
 fn held(store: &DiskStore) -> Result<(Vec<Held>, Temps), IpamError> {
-    let found = scan::scan(store.dir(), true)?;
+    let found = scan::scan(store.dir(), scan::Times::Read)?;
     let held = found
         .reservations
         .into_iter()

@@ -134,13 +134,13 @@ impl DiskStore {
 
     fn load_or_rebuild(&mut self) -> Option<Index> {
         let now = stamp::of(&self.dir.fd, self.boot).ok()?;
-        Index::load(&self.dir, &now, true).or_else(|| self.rebuild().ok())
+        Index::load(&self.dir, &now, Open::ReadWrite).or_else(|| self.rebuild().ok())
     }
 
     /// Reads the whole directory, removes temp files of dead writers and indexes every
     /// reservation with a readable owner.
     fn rebuild(&mut self) -> Result<Index, IpamError> {
-        let found = scan::scan(&self.dir, false)?;
+        let found = scan::scan(&self.dir, scan::Times::Skip)?;
         remove_stale_temps(&found.temps);
         crash::point("rebuild-scanned");
         let entries: Vec<(u64, IpAddr)> = found
@@ -497,7 +497,7 @@ impl Store for DiskStore {
     /// Like the reference, an entry that cannot be read is skipped rather than failing the
     /// whole walk; it still blocks its address because the name exists.
     fn entries(&self) -> Result<Vec<(IpAddr, Owner)>, IpamError> {
-        let found = scan::scan(&self.dir, false)?;
+        let found = scan::scan(&self.dir, scan::Times::Skip)?;
         Ok(found
             .reservations
             .into_iter()

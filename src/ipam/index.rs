@@ -161,12 +161,8 @@ pub(crate) struct Index {
 
 impl Index {
     /// The index, if it is sealed and agrees with the directory's stamp `now`.
-    pub(crate) fn load(dir: &Dir, now: &Stamp, writable: bool) -> Option<Index> {
-        let how = if writable {
-            Open::ReadWrite
-        } else {
-            Open::Read
-        };
+    /// `how`: `Open::Read` to look (status), `Open::ReadWrite` to update it.
+    pub(crate) fn load(dir: &Dir, now: &Stamp, how: Open) -> Option<Index> {
         let file = dir.open_file(INDEX_FILE, how).ok()?;
         let mut b = [0u8; HEADER as usize];
         file.read_exact_at(&mut b, 0).ok()?;
@@ -378,7 +374,7 @@ pub(crate) fn audit(dir: &Dir, now: &Stamp, entries: &[(u64, IpAddr)]) -> IndexS
     if !dir.has(INDEX_FILE).unwrap_or(true) {
         return IndexState::Absent;
     }
-    let Some(index) = Index::load(dir, now, false) else {
+    let Some(index) = Index::load(dir, now, Open::Read) else {
         return IndexState::Stale;
     };
     let unique: std::collections::HashSet<&(u64, IpAddr)> = entries.iter().collect();

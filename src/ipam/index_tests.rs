@@ -1,5 +1,6 @@
 //! The index table against a plain model, and when it may be trusted.
 use super::*;
+use crate::files::Open;
 use crate::ipam::dir::Dir;
 use crate::ipam::test_util::TempDir;
 use std::collections::{HashMap, HashSet};
@@ -77,17 +78,17 @@ fn only_a_sealed_index_with_the_same_stamp_loads() {
     let entries = [(11, v4(1)), (12, v4(2)), (11, v4(3))];
     let mut index = Index::build(&d(&tmp), &entries).unwrap();
     assert!(
-        Index::load(&d(&tmp), &Stamp::default(), true).is_none(),
+        Index::load(&d(&tmp), &Stamp::default(), Open::ReadWrite).is_none(),
         "dirty after build"
     );
     index.seal(&stamp(100)).unwrap();
-    let loaded = Index::load(&d(&tmp), &stamp(100), false).unwrap();
+    let loaded = Index::load(&d(&tmp), &stamp(100), Open::Read).unwrap();
     assert_eq!(loaded.lookup(11).unwrap(), [v4(1), v4(3)]);
-    assert!(Index::load(&d(&tmp), &stamp(101), false).is_none());
+    assert!(Index::load(&d(&tmp), &stamp(101), Open::Read).is_none());
     index.mark_dirty().unwrap();
-    assert!(Index::load(&d(&tmp), &stamp(100), false).is_none());
+    assert!(Index::load(&d(&tmp), &stamp(100), Open::Read).is_none());
     index.seal(&stamp(102)).unwrap();
-    assert!(Index::load(&d(&tmp), &stamp(102), false).is_some());
+    assert!(Index::load(&d(&tmp), &stamp(102), Open::Read).is_some());
 }
 
 #[test]
@@ -101,14 +102,14 @@ fn a_damaged_file_is_never_trusted() {
     let mut bad = good.clone();
     bad[20] ^= 1;
     std::fs::write(&path, &bad).unwrap();
-    assert!(Index::load(&d(&tmp), &stamp(7), false).is_none());
+    assert!(Index::load(&d(&tmp), &stamp(7), Open::Read).is_none());
     // A truncated table does not match the capacity in the header.
     std::fs::write(&path, &good[..good.len() - 1]).unwrap();
-    assert!(Index::load(&d(&tmp), &stamp(7), false).is_none());
+    assert!(Index::load(&d(&tmp), &stamp(7), Open::Read).is_none());
     std::fs::write(&path, b"").unwrap();
-    assert!(Index::load(&d(&tmp), &stamp(7), false).is_none());
+    assert!(Index::load(&d(&tmp), &stamp(7), Open::Read).is_none());
     std::fs::write(&path, &good).unwrap();
-    assert!(Index::load(&d(&tmp), &stamp(7), false).is_some());
+    assert!(Index::load(&d(&tmp), &stamp(7), Open::Read).is_some());
 }
 
 #[test]

@@ -54,11 +54,18 @@ pub(crate) fn reserved_ip(name: &OsStr) -> Option<IpAddr> {
     (ip.to_string() == name && ip.to_canonical() == ip).then_some(ip)
 }
 
-/// Reads the directory. `times` also collects modification times (one more stat a file).
+/// Whether a scan also reads each entry's modification time (one more stat a file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Times {
+    Read,
+    Skip,
+}
+
+/// Reads the directory, with modification times when `times` says so.
 /// An entry that is not an acceptable file is kept without content; a failure to read
 /// one (out of descriptors, I/O error) fails the scan, so that no caller takes "could not
 /// read" for "not this container's".
-pub(crate) fn scan(dir: &Dir, times: bool) -> Result<Scan, IpamError> {
+pub(crate) fn scan(dir: &Dir, times: Times) -> Result<Scan, IpamError> {
     let listing = std::fs::read_dir(&dir.path).map_err(|e| IpamError::io("read", &dir.path, e))?;
     let mut out = Scan::default();
     for entry in listing {
@@ -76,7 +83,7 @@ pub(crate) fn scan(dir: &Dir, times: bool) -> Result<Scan, IpamError> {
             out.reservations.push(Found {
                 ip,
                 content,
-                modified: times
+                modified: (times == Times::Read)
                     .then(|| entry.metadata().and_then(|m| m.modified()).ok())
                     .flatten(),
                 path,
@@ -145,7 +152,7 @@ mod tests {
             std::fs::write(d.join(name), content).unwrap();
         }
         std::fs::create_dir(d.join("10.1.2.9")).unwrap();
-        let s = scan(&Dir::open(d).unwrap(), true).unwrap();
+        let s = scan(&Dir::open(d).unwrap(), Times::Read).unwrap();
         let ips: Vec<String> = s.reservations.iter().map(|f| f.ip.to_string()).collect();
         assert_eq!(ips, ["10.1.2.2", "10.1.2.3", "10.1.2.9"]);
         assert_eq!(s.reservations[0].owner(), Owner::parse(b"a\r\neth0"));

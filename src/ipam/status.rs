@@ -152,7 +152,7 @@ pub fn status(
         // Without the lock a file the reference is just writing would look empty.
         let lock = disk::open_lock(&d, false).ok().flatten();
         report.locked = lock.is_some();
-        let found = scan::scan(&d, true)?;
+        let found = scan::scan(&d, scan::Times::Read)?;
         let entries: Vec<(u64, IpAddr)> = found
             .reservations
             .iter()

@@ -43,9 +43,5 @@ pub fn del(req: &Request) -> Result<(), Error> {
     if let Err(e) = ipam::del(req) {
         errors.push(e);
     }
-    match errors.len() {
-        0 => Ok(()),
-        1 => Err(errors.remove(0)),
-        _ => Err(Error::Several(errors)),
-    }
+    Error::all(errors)
 }

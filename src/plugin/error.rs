@@ -28,6 +28,25 @@ pub enum Error {
     Several(Vec<Error>),
 }
 
+impl Error {
+    /// The one way to report several failures: none is success, one is itself, and
+    /// nested lists are flattened, so a caller never sees `Several` of one or of lists.
+    pub fn all(errors: Vec<Error>) -> Result<(), Error> {
+        let mut flat = Vec::new();
+        for e in errors {
+            match e {
+                Error::Several(inner) => flat.extend(inner),
+                e => flat.push(e),
+            }
+        }
+        match flat.len() {
+            0 => Ok(()),
+            1 => Err(flat.remove(0)),
+            _ => Err(Error::Several(flat)),
+        }
+    }
+}
+
 impl From<CniError> for Error {
     fn from(e: CniError) -> Self {
         Error::Cni(e)
@@ -144,4 +163,24 @@ pub fn to_cni(e: &Error) -> CniError {
         Error::Internal(_) => code::INTERNAL,
     };
     CniError::new(c, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn several_errors_are_one_flat_list() {
+        let e = |m: &str| Error::Check(m.into());
+        assert!(Error::all(vec![]).is_ok());
+        assert!(matches!(Error::all(vec![e("a")]), Err(Error::Check(m)) if m == "a"));
+        let nested = Error::Several(vec![e("b"), e("c")]);
+        match Error::all(vec![e("a"), nested]) {
+            Err(Error::Several(v)) => assert_eq!(v.len(), 3),
+            other => panic!("{other:?}"),
+        }
+        // A list of one nested list is that list, not a list of a list.
+        let only = Error::all(vec![Error::Several(vec![e("x"), e("y")])]);
+        assert!(matches!(only, Err(Error::Several(v)) if v.len() == 2));
+    }
 }

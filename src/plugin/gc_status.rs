@@ -11,15 +11,11 @@ use super::request::Request;
 /// ifname) is not in the valid list; keeps going after a failure and reports them all.
 pub fn gc(req: &Request) -> Result<(), Error> {
     let valid = valid_attachments(&req.conf.raw)?;
-    let mut errors: Vec<Error> = [masq::gc(req, &valid), ipam::gc(req, &valid)]
+    let errors: Vec<Error> = [masq::gc(req, &valid), ipam::gc(req, &valid)]
         .into_iter()
         .filter_map(Result::err)
         .collect();
-    match errors.len() {
-        0 => Ok(()),
-        1 => Err(errors.remove(0)),
-        _ => Err(Error::Several(errors)),
-    }
+    Error::all(errors)
 }
 
 /// Ready for ADD unless a range set has no free address (code 50). Masquerade needs

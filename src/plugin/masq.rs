@@ -78,10 +78,7 @@ pub fn gc(req: &Request, valid: &[(String, String)]) -> Result<(), Error> {
     if let Err(e) = node.del_legacy_rules(legacy) {
         errors.push(e.into());
     }
-    match errors.len() {
-        0 => Ok(()),
-        _ => Err(Error::Several(errors)),
-    }
+    Error::all(errors)
 }
 
 /// CHECK: each of the pod's addresses is an element of the network's set, tagged for
