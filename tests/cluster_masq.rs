@@ -167,7 +167,8 @@ fn gc_removes_the_elements_of_attachments_no_longer_valid() {
         &node.ns,
         "add set inet vnet pods4_othernet { type ipv4_addr; }\n\
          add element inet vnet pods4_othernet { 10.77.0.2 comment \"vnet othernet cz eth0\" }\n\
-         add rule inet vnet postrouting ip saddr 10.77.0.3 masquerade comment \"vnet othernet cy eth0\"\n",
+         add rule inet vnet postrouting ip saddr 10.77.0.3 masquerade comment \"vnet othernet cy eth0\"\n\
+         add rule inet vnet postrouting ip saddr 192.0.2.7 masquerade\n",
     );
     let mut gc = node.conf.clone();
     gc["cni.dev/valid-attachments"] = json!([{"containerID": "ca", "ifname": "eth0"}]);
@@ -184,7 +185,8 @@ fn gc_removes_the_elements_of_attachments_no_longer_valid() {
             pair("10.77.0.2", "vnet othernet cz eth0"),
         ]
     );
-    assert_eq!(m.rules, vec!["vnet othernet cy eth0", "vnet testnet"]);
+    // A rule without a comment is nobody's tag: GC leaves it.
+    assert_eq!(m.rules, vec!["", "vnet othernet cy eth0", "vnet testnet"]);
     assert_eq!(node.reserved(), vec!["10.244.3.2"]);
 }
 

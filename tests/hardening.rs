@@ -656,5 +656,11 @@ fn empty_bridge_means_cni0_and_bad_gateways_are_refused() {
         assert!(e["msg"].as_str().unwrap().contains(gw), "{gw}: {e}");
         assert!(node.reserved().is_empty(), "{gw}");
         assert!(!has_link(&pod, "eth0"), "{gw}");
+        // A pod made under such a config (by earlier vnet, or the reference) must still
+        // be deletable: only ADD judges the gateway.
+        Bounded::new(&node.ns)
+            .pod("DEL", "gw1", &pod.path(), "eth0")
+            .run_json(&conf)
+            .ok();
     }
 }

@@ -36,6 +36,14 @@ impl IpamConf {
         })
     }
 
+    /// ADD's extra check on the ranges (see `Range::check_gateway`).
+    pub fn check_gateways(&self) -> Result<(), IpamError> {
+        self.range_sets
+            .iter()
+            .flat_map(|s| s.ranges())
+            .try_for_each(|r| r.check_gateway())
+    }
+
     /// The subnet of every range, each once.
     pub fn subnets(&self) -> Vec<ipnet::IpNet> {
         let mut out: Vec<ipnet::IpNet> = Vec::new();

@@ -74,22 +74,9 @@ impl Range {
                 subnet.prefix_len()
             )));
         }
-        let gateway = match spec.gateway {
-            // The reference takes any address here; a gateway the pods cannot reach on
-            // their link (another family, another subnet, 0.0.0.0) gives them a default
-            // route that goes nowhere, so it is refused.
-            Some(g)
-                if !subnet.contains(&g)
-                    || g == network
-                    || g == subnet.broadcast() && g.is_ipv4() =>
-            {
-                return Err(IpamError::Config(format!(
-                    "gateway {g} is not a host address of network {subnet}"
-                )))
-            }
-            Some(g) => g,
-            None => next_ip(network),
-        };
+        // Accepted here as the reference accepts it (DEL, GC and CHECK of pods made with
+        // such a config must keep working); ADD refuses it, see `check_gateway`.
+        let gateway = spec.gateway.unwrap_or_else(|| next_ip(network));
         // Like the reference, start is checked against an explicit end and vice versa, so
         // start > end is reported as a start outside the network.
         let start = match spec.start {
@@ -116,6 +103,20 @@ impl Range {
             end,
             gateway,
         })
+    }
+
+    /// The reference takes any address as the gateway; one the pods cannot reach on their
+    /// link (another family, another subnet, 0.0.0.0, the network or broadcast address)
+    /// gives them a default route that goes nowhere, so ADD refuses it.
+    pub fn check_gateway(&self) -> Result<(), IpamError> {
+        let (g, subnet) = (self.gateway, self.subnet);
+        let network = subnet.network();
+        if !subnet.contains(&g) || g == network || g == subnet.broadcast() && g.is_ipv4() {
+            return Err(IpamError::Config(format!(
+                "gateway {g} is not a host address of network {subnet}"
+            )));
+        }
+        Ok(())
     }
 
     pub fn subnet(&self) -> IpNet {

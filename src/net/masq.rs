@@ -42,6 +42,9 @@ const NAMES: Names<'static> = Names {
 const MCAST4: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(224, 0, 0, 0), 4);
 const MCAST6: Ipv6Net = Ipv6Net::new_assert(Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8);
 
+/// Messages per transaction where a call may send many (GC of older vnet's rules).
+const BATCH: usize = 50;
+
 fn set_name(network: &str, f: Family) -> String {
     masq_set(network, f == Family::V6)
 }
@@ -136,7 +139,10 @@ impl Node {
     ) -> Result<usize, NetError> {
         let op = || format!("delete masquerade elements {tag:?}");
         let mut removed = 0;
-        let mut by_tag = addrs.is_empty();
+        // An empty tag (an element someone added without a comment) is looked for by
+        // address only: it must never match every comment-less rule or element.
+        let tagged = !tag.is_empty();
+        let mut by_tag = addrs.is_empty() && tagged;
         for f in families(addrs) {
             let set = set_name(network, f);
             let ips: Vec<IpAddr> = addrs
@@ -151,7 +157,7 @@ impl Node {
                 Ok(()) => removed += ips.len(),
                 // Not there (already gone, or never added): look by tag, which also
                 // catches an address the store did not know.
-                Err(Errno::ENOENT) => by_tag = true,
+                Err(Errno::ENOENT) => by_tag = tagged,
                 Err(e) => return Err(nft_err(op(), e)),
             }
         }
@@ -172,7 +178,9 @@ impl Node {
                 }
             }
         }
-        removed += self.del_legacy_rules(|comment| comment == tag)?;
+        if tagged {
+            removed += self.del_legacy_rules(|comment| comment == tag)?;
+        }
         Ok(removed)
     }
 
@@ -229,18 +237,19 @@ impl Node {
             .filter(|(_, c)| matches(c))
             .map(|(h, _)| h)
             .collect();
-        if handles.is_empty() {
-            return Ok(0);
+        // In batches: every message is acknowledged, and a few hundred acknowledgements
+        // overflow the socket's receive buffer (ENOBUFS after the batch succeeded).
+        for chunk in handles.chunks(BATCH) {
+            self.nft()?
+                .transact(|seq| {
+                    chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(i, h)| wire::del_rule(&NAMES, *h, seq + i as u32))
+                        .collect()
+                })
+                .map_err(|e| nft_err("delete per-pod masquerade rules".into(), e))?;
         }
-        self.nft()?
-            .transact(|seq| {
-                handles
-                    .iter()
-                    .enumerate()
-                    .map(|(i, h)| wire::del_rule(&NAMES, *h, seq + i as u32))
-                    .collect()
-            })
-            .map_err(|e| nft_err("delete per-pod masquerade rules".into(), e))?;
         Ok(handles.len())
     }
 

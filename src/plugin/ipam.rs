@@ -15,6 +15,7 @@ pub fn add(req: &Request) -> Result<Option<CniResult>, Error> {
         (None, Some(kind)) => return delegated_add(req, kind).map(Some),
         (None, None) => return Ok(None),
     };
+    conf.check_gateways()?;
     // Read resolv.conf before reserving, so its failure leaves nothing to undo.
     let dns = match &conf.resolv_conf {
         Some(p) => {

@@ -89,6 +89,10 @@ pub fn check(req: &Request, node: &Node, prev: &CniResult) -> Result<(), Error> 
     }
     let want = tag(&req.conf.name, &req.env.container_id, &req.env.ifname);
     let elems = node.masquerade_elements(&req.conf.name)?;
+    // A pod made by earlier vnet has a rule of its own, tagged the same way.
+    if node.masquerade_rules()?.iter().any(|(_, c)| *c == want) {
+        return Ok(());
+    }
     for ip in &prev.ips {
         let addr = ip.address.addr();
         let found = elems.iter().find(|(e, _)| *e == addr);
