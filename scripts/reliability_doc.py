@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Writes measured figures into a marked section of a doc (used by reliability.sh and
-fuzz.sh), so the figures in docs/reliability.md are always the ones a script printed.
+"""Writes measured figures into a marked section of a doc (used by reliability.sh,
+fuzz.sh and bench-runtimes.sh), so the figures in a doc are always the ones a script printed.
 
     reliability_doc.py DOC SECTION FILE
 
 replaces the text between `<!-- SECTION:begin -->` and `<!-- SECTION:end -->` in DOC with
-FILE rendered as Markdown: a JSON summary from reliability.py (section "run") or the
-key=value report of fuzz.sh (section "fuzz").
+FILE rendered as Markdown: a JSON summary from reliability.py (section "run"), a Markdown
+file as it is (FILE ending in .md), or the key=value report of fuzz.sh (any other).
 """
 import datetime
 import json
@@ -57,7 +57,12 @@ def render_kv(text):
 def main():
     doc, section, src = sys.argv[1:4]
     text = open(src).read()
-    body = render_run(json.loads(text.strip().splitlines()[-1])) if section == "run" else render_kv(text)
+    if section == "run":
+        body = render_run(json.loads(text.strip().splitlines()[-1]))
+    elif src.endswith(".md"):
+        body = text.strip()
+    else:
+        body = render_kv(text)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     block = (f"<!-- {section}:begin -->\nMeasured {stamp} on {platform.node()} "
              f"({os.cpu_count()} CPUs, kernel {platform.release()}):\n\n{body}\n<!-- {section}:end -->")
