@@ -358,3 +358,63 @@ fn bridge_created_by_hand_is_reused_and_a_non_bridge_is_refused() {
     assert!(other.reserved().is_empty());
     assert!(other.veths().is_empty());
 }
+
+/// A pod on two IPv6 networks (podman's `--network a,b`): the kernel joins the two
+/// default routes into one multipath route, and CHECK of each network still finds its
+/// own gateway among the hops.
+#[test]
+fn check_finds_each_networks_v6_default_route_in_a_multipath_route() {
+    if !root_or_skip("v6_multipath_check") {
+        return;
+    }
+    let node = Node::new("10.244.9.0/24");
+    let pod = Netns::new("mp");
+    let conf_of = |name: &str, bridge: &str, subnet: &str| {
+        let mut c = node.conf.clone();
+        c["name"] = json!(name);
+        c["bridge"] = json!(bridge);
+        c["ipam"] = json!({"type": "host-local", "dataDir": node.data.path(), "subnet": subnet});
+        c
+    };
+    let one = conf_of("net-a", "v-net-a", "fd00:9a::/64");
+    let two = conf_of("net-b", "v-net-b", "fd00:9b::/64");
+    let r1 = node
+        .call("ADD", "c1", &pod.path(), "eth0", &one)
+        .ok()
+        .json();
+    let r2 = node
+        .call("ADD", "c1", &pod.path(), "eth1", &two)
+        .ok()
+        .json();
+    // The kernel's view: one default route with a hop through each network's gateway.
+    let default: Vec<serde_json::Value> = pod
+        .routes("-6")
+        .into_iter()
+        .filter(|r| r["dst"] == "default")
+        .collect();
+    assert_eq!(default.len(), 1, "{default:?}");
+    let hops = default[0]["nexthops"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(hops.len(), 2, "not a multipath route: {default:?}");
+    node.call("CHECK", "c1", &pod.path(), "eth0", &with_prev(&one, &r1))
+        .ok();
+    node.call("CHECK", "c1", &pod.path(), "eth1", &with_prev(&two, &r2))
+        .ok();
+    node.call("DEL", "c1", &pod.path(), "eth1", &two).ok();
+    node.call("DEL", "c1", &pod.path(), "eth0", &one).ok();
+    for net in ["net-a", "net-b"] {
+        let left: Vec<_> = std::fs::read_dir(node.data.path().join(net))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .parse::<std::net::IpAddr>()
+                    .is_ok()
+            })
+            .collect();
+        assert!(left.is_empty(), "{net}: {left:?}");
+    }
+}

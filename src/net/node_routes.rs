@@ -13,7 +13,7 @@ use rtnetlink::RouteMessageBuilder;
 use crate::plan::VNET_ROUTE_PROTO;
 
 use super::error::errno_of;
-use super::route::{main_table_dump, route_of, Route};
+use super::route::{main_table_dump, routes_of};
 use super::{NetError, Node};
 
 /// A main-table unicast route of the host namespace with the protocol that installed it.
@@ -54,11 +54,10 @@ impl Node {
                     .try_collect()
                     .await
                     .map_err(|e| NetError::netlink("list routes", e))?;
-                routes.extend(msgs.iter().filter_map(|m| {
-                    let Route { dst, gw, .. } = route_of(m)?;
-                    Some(MainRoute {
-                        dst,
-                        gw,
+                routes.extend(msgs.iter().flat_map(|m| {
+                    routes_of(m).into_iter().map(|r| MainRoute {
+                        dst: r.dst,
+                        gw: r.gw,
                         protocol: u8::from(m.header.protocol),
                     })
                 }));

@@ -5,8 +5,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use futures::{StreamExt, TryStreamExt};
 use ipnet::IpNet;
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
-    RouteVia,
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteNextHop, RouteProtocol,
+    RouteScope, RouteType, RouteVia,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_core::{
@@ -43,7 +43,7 @@ impl Node {
                     .try_collect()
                     .await
                     .map_err(|e| NetError::netlink(format!("list routes{}", ns_suffix(ns)), e))?;
-                routes.extend(msgs.iter().filter_map(route_of));
+                routes.extend(msgs.iter().flat_map(routes_of));
             }
             Ok(routes)
         })
@@ -111,39 +111,60 @@ pub(crate) fn main_table_dump<T>(builder: RouteMessageBuilder<T>) -> RouteMessag
     msg
 }
 
-/// A main-table unicast route, or `None` for anything else (local, broadcast, other
-/// tables, unreachable, ...).
-pub(crate) fn route_of(msg: &RouteMessage) -> Option<Route> {
+/// The main-table unicast route of `msg`, one entry per next hop, or none for anything
+/// else (local, broadcast, other tables, unreachable, ...). IPv6 joins routes to the same
+/// destination and metric from two interfaces into one `RTA_MULTIPATH` route (a pod on
+/// two networks has a default route from each): each hop is reported as a route of its
+/// own, so a caller looking for "::/0 via g" finds it whichever network added it first.
+pub(crate) fn routes_of(msg: &RouteMessage) -> Vec<Route> {
     if msg.header.kind != RouteType::Unicast {
-        return None;
+        return Vec::new();
     }
     let mut table = u32::from(msg.header.table);
     let (mut dst, mut gw, mut oif) = (None, None, None);
+    let mut hops: &[RouteNextHop] = &[];
     for attr in &msg.attributes {
         match attr {
             RouteAttribute::Table(t) => table = *t,
             RouteAttribute::Destination(a) => dst = ip_of(a),
-            RouteAttribute::Gateway(a) => gw = ip_of(a),
-            RouteAttribute::Via(RouteVia::Inet(ip)) => gw = Some(IpAddr::V4(*ip)),
-            RouteAttribute::Via(RouteVia::Inet6(ip)) => gw = Some(IpAddr::V6(*ip)),
             RouteAttribute::Oif(index) => oif = Some(*index),
-            _ => {}
+            RouteAttribute::MultiPath(h) => hops = h,
+            other => gw = gw.or_else(|| gateway_of(other)),
         }
     }
     if table != u32::from(RouteHeader::RT_TABLE_MAIN) {
-        return None;
+        return Vec::new();
     }
     let unspecified = match msg.header.address_family {
         netlink_packet_route::AddressFamily::Inet => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         netlink_packet_route::AddressFamily::Inet6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        _ => return None,
+        _ => return Vec::new(),
     };
-    let dst = IpNet::new(
+    let Ok(dst) = IpNet::new(
         dst.unwrap_or(unspecified),
         msg.header.destination_prefix_length,
-    )
-    .ok()?;
-    Some(Route { dst, gw, oif })
+    ) else {
+        return Vec::new();
+    };
+    if hops.is_empty() {
+        return vec![Route { dst, gw, oif }];
+    }
+    hops.iter()
+        .map(|hop| Route {
+            dst,
+            gw: hop.attributes.iter().find_map(gateway_of),
+            oif: Some(hop.interface_index),
+        })
+        .collect()
+}
+
+fn gateway_of(attr: &RouteAttribute) -> Option<IpAddr> {
+    match attr {
+        RouteAttribute::Gateway(a) => ip_of(a),
+        RouteAttribute::Via(RouteVia::Inet(ip)) => Some(IpAddr::V4(*ip)),
+        RouteAttribute::Via(RouteVia::Inet6(ip)) => Some(IpAddr::V6(*ip)),
+        _ => None,
+    }
 }
 
 fn ip_of(addr: &RouteAddress) -> Option<IpAddr> {
