@@ -56,7 +56,11 @@ fn add_tags_an_element_and_del_without_netns_removes_it() {
             pair("10.244.1.3", "vnet testnet c2 eth0")
         ]
     );
-    assert_eq!(m.rules, vec!["vnet testnet"], "one rule for the network");
+    assert_eq!(
+        m.rule_names(),
+        vec!["vnet testnet"],
+        "one rule for the network"
+    );
     assert!(
         m.text.contains("ip saddr @pods4_testnet_")
             && m.text
@@ -80,7 +84,11 @@ fn add_tags_an_element_and_del_without_netns_removes_it() {
     node.del("c2", &b.path()).ok();
     let m = masq(&node.ns);
     assert!(m.elems.is_empty(), "{m:?}");
-    assert_eq!(m.rules, vec!["vnet testnet"], "the network's rule stays");
+    assert_eq!(
+        m.rule_names(),
+        vec!["vnet testnet"],
+        "the network's rule stays"
+    );
     assert!(node.reserved().is_empty());
     drop(node);
     root.assert_unchanged();
@@ -186,7 +194,10 @@ fn gc_removes_the_elements_of_attachments_no_longer_valid() {
         ]
     );
     // A rule without a comment is nobody's tag: GC leaves it.
-    assert_eq!(m.rules, vec!["", "vnet othernet cy eth0", "vnet testnet"]);
+    assert_eq!(
+        m.rule_names(),
+        vec!["", "vnet othernet cy eth0", "vnet testnet"]
+    );
     assert_eq!(node.reserved(), vec!["10.244.3.2"]);
 }
 
@@ -216,7 +227,7 @@ fn per_pod_rules_of_older_vnet_are_removed_by_del_and_gc() {
     assert_eq!(r["ips"][0]["address"], "10.244.5.4/24");
     let m = masq(&node.ns);
     assert_eq!(
-        m.rules,
+        m.rule_names(),
         vec![
             "vnet testnet",
             "vnet testnet old1 eth0",
@@ -230,7 +241,7 @@ fn per_pod_rules_of_older_vnet_are_removed_by_del_and_gc() {
     // DEL of an old pod removes its rule (its namespace is long gone).
     node.del("old1", "").ok();
     assert_eq!(
-        masq(&node.ns).rules,
+        masq(&node.ns).rule_names(),
         vec!["vnet testnet", "vnet testnet old2 eth0"]
     );
     // GC with only the new pod valid removes the other old rule, keeps the new layout.
@@ -242,7 +253,7 @@ fn per_pod_rules_of_older_vnet_are_removed_by_del_and_gc() {
         .run_json(&gc)
         .ok();
     let m = masq(&node.ns);
-    assert_eq!(m.rules, vec!["vnet testnet"]);
+    assert_eq!(m.rule_names(), vec!["vnet testnet"]);
     assert_eq!(
         m.tagged(),
         vec![pair("10.244.5.4", "vnet testnet new1 eth0")]
@@ -266,7 +277,7 @@ fn two_networks_keep_their_own_sets() {
     node.add("same", &a).ok();
     node.call("ADD", "same", &b.path(), "eth0", &other).ok();
     let m = masq(&node.ns);
-    assert_eq!(m.rules, vec!["vnet othernet", "vnet testnet"]);
+    assert_eq!(m.rule_names(), vec!["vnet othernet", "vnet testnet"]);
     assert_eq!(
         m.tagged(),
         vec![
@@ -346,4 +357,169 @@ fn status_and_backends_need_no_nft_program() {
     let e = node.add("c2", &pod).err(2);
     assert!(e["msg"].as_str().unwrap().contains("iptables"), "{e}");
     assert!(masq(&node.ns).elems.is_empty());
+}
+
+/// The rules reading the network's IPv4 set, as `nft list` prints them.
+fn set_rules(m: &common::masq::Masq, set_prefix: &str) -> Vec<String> {
+    m.text
+        .lines()
+        .filter(|l| l.contains(&format!("@{set_prefix}")))
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+/// The network's rule follows the config: a node that joins the node table after the
+/// network's first pod is left alone by the next ADD's rule (which replaces the old one),
+/// a flushed chain gets its rule back from the next ADD, and CHECK says when the rule is
+/// missing. Many ADDs repairing at once leave exactly one rule.
+#[test]
+fn the_network_rule_follows_the_node_table_and_comes_back_after_a_flush() {
+    if !root_or_skip("masq_rule_repair") {
+        return;
+    }
+    let mut node = masq_node("10.244.2.0/24");
+    lan_side(&node.ns, "192.168.1.12/24");
+    let nodes = |extra: bool| {
+        let mut v = vec![
+            json!({"name": "node1", "ip": "192.168.1.11", "podCIDR": "10.244.1.0/24"}),
+            json!({"name": "node2", "ip": "192.168.1.12", "podCIDR": "10.244.2.0/24"}),
+        ];
+        if extra {
+            v.push(json!({"name": "node4", "ip": "192.168.1.14", "podCIDR": "10.250.4.0/24"}));
+        }
+        json!({ "nodes": v })
+    };
+    node.conf["vnet"] = nodes(false);
+    let (a, b) = (Netns::new("a"), Netns::new("b"));
+    let ra = node.add("ca", &a).ok().json();
+    let first = masq(&node.ns);
+    let rules = set_rules(&first, "pods4_");
+    assert_eq!(rules.len(), 1, "{}", first.text);
+    assert!(!rules[0].contains("10.250.4.0/24"), "{}", rules[0]);
+
+    // node4 joins: the next ADD's rule leaves its pods alone too, and replaces the old.
+    node.conf["vnet"] = nodes(true);
+    node.add("cb", &b).ok();
+    let joined = masq(&node.ns);
+    let rules = set_rules(&joined, "pods4_");
+    assert_eq!(rules.len(), 1, "{}", joined.text);
+    assert!(
+        rules[0].contains("ip daddr != 10.250.4.0/24"),
+        "{}",
+        rules[0]
+    );
+    assert_ne!(first.rules, joined.rules);
+    let check_a = || {
+        node.call(
+            "CHECK",
+            "ca",
+            &a.path(),
+            "eth0",
+            &with_prev(&node.conf, &ra),
+        )
+    };
+    check_a().ok();
+
+    // Someone flushes vnet's chain: CHECK says so, the next ADD puts the rule back.
+    sh_ok(&[
+        "ip",
+        "netns",
+        "exec",
+        &node.ns.name,
+        "nft",
+        "flush",
+        "chain",
+        "inet",
+        "vnet",
+        "postrouting",
+    ]);
+    let err = check_a().err(109);
+    assert!(
+        err["msg"].as_str().unwrap().contains("masquerade rule"),
+        "{err}"
+    );
+    let c = Netns::new("c");
+    node.add("cc", &c).ok();
+    assert_eq!(masq(&node.ns).rules, joined.rules);
+    check_a().ok();
+
+    // Flushed again, then eight ADDs at once: one rule, whoever got there first.
+    sh_ok(&[
+        "ip",
+        "netns",
+        "exec",
+        &node.ns.name,
+        "nft",
+        "flush",
+        "chain",
+        "inet",
+        "vnet",
+        "postrouting",
+    ]);
+    let pods: Vec<Netns> = (0..8).map(|i| Netns::new(&format!("p{i}"))).collect();
+    std::thread::scope(|s| {
+        for (i, p) in pods.iter().enumerate() {
+            let node = &node;
+            s.spawn(move || node.add(&format!("par{i}"), p).ok());
+        }
+    });
+    let after = masq(&node.ns);
+    assert_eq!(after.rules, joined.rules, "{}", after.text);
+    assert_eq!(after.elems.len(), 11, "{:?}", after.elems);
+}
+
+/// A node written by the first set-based vnet: its network rule's comment has no
+/// fingerprint. The next ADD puts this vnet's rule in its place (one rule reads the set),
+/// GC leaves it be, and the existing element stays.
+#[test]
+fn the_previous_set_layouts_rule_is_replaced_by_the_next_add() {
+    if !root_or_skip("set_layout_upgrade") {
+        return;
+    }
+    let mut node = masq_node("10.244.7.0/24");
+    node.conf["cniVersion"] = json!("1.1.0");
+    let a = Netns::new("a");
+    node.add("ca", &a).ok();
+    let set = masq(&node.ns).elems[0].0.clone();
+    // Put the earlier layout's rule in place of this vnet's.
+    sh_ok(&[
+        "ip",
+        "netns",
+        "exec",
+        &node.ns.name,
+        "nft",
+        "flush",
+        "chain",
+        "inet",
+        "vnet",
+        "postrouting",
+    ]);
+    nft(
+        &node.ns,
+        &format!("add rule inet vnet postrouting ip saddr @{set} ip daddr != 10.244.7.0/24 ip daddr != 224.0.0.0/4 masquerade comment \"vnet testnet\"\n"),
+    );
+    assert_eq!(masq(&node.ns).rules, vec!["vnet testnet"]);
+    let b = Netns::new("b");
+    node.add("cb", &b).ok();
+    let m = masq(&node.ns);
+    assert_eq!(m.rules.len(), 1, "{}", m.text);
+    assert!(m.rules[0].starts_with("vnet testnet v4:"), "{:?}", m.rules);
+    let mut gc = node.conf.clone();
+    gc["cni.dev/valid-attachments"] = json!([
+        {"containerID": "ca", "ifname": "eth0"}, {"containerID": "cb", "ifname": "eth0"}
+    ]);
+    Cni::new(Some(&node.ns))
+        .env("CNI_COMMAND", "GC")
+        .env("CNI_PATH", REF_DIR)
+        .run_json(&gc)
+        .ok();
+    let after = masq(&node.ns);
+    assert_eq!(after.rules, m.rules);
+    assert_eq!(
+        after.tagged(),
+        vec![
+            pair("10.244.7.2", "vnet testnet ca eth0"),
+            pair("10.244.7.3", "vnet testnet cb eth0")
+        ]
+    );
 }

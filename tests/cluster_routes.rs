@@ -16,18 +16,6 @@ fn table() -> Value {
     ]})
 }
 
-/// The node's LAN side: a veth pair inside the node namespace (no `dummy` links here),
-/// `lan0` holding the node IP so the other nodes' IPs are on-link gateways.
-fn lan(ns: &Netns, ip: &str) {
-    let n = ns.name.as_str();
-    sh_ok(&[
-        "ip", "-n", n, "link", "add", "lan0", "type", "veth", "peer", "name", "lan1",
-    ]);
-    sh_ok(&["ip", "-n", n, "addr", "add", ip, "dev", "lan0"]);
-    sh_ok(&["ip", "-n", n, "link", "set", "lan0", "up"]);
-    sh_ok(&["ip", "-n", n, "link", "set", "lan1", "up"]);
-}
-
 /// `dst via gw proto P` for every route of the main table except the kernel's own.
 fn routes(ns: &Netns) -> Vec<String> {
     let mut v: Vec<String> = ns
@@ -66,7 +54,7 @@ fn routes_sync_is_idempotent_removes_stale_and_leaves_foreign_routes() {
         return;
     }
     let node = Netns::new("rn");
-    lan(&node, "192.168.1.11/24");
+    lan_side(&node, "192.168.1.11/24");
     let dir = TempDir::new("rt");
     let file = dir.path().join("nodes.json");
     std::fs::write(&file, table().to_string()).unwrap();
@@ -221,7 +209,7 @@ fn add_syncs_the_node_routes_and_a_second_add_changes_nothing() {
         return;
     }
     let mut node = Node::new("10.244.2.0/24");
-    lan(&node.ns, "192.168.1.12/24");
+    lan_side(&node.ns, "192.168.1.12/24");
     node.conf["vnet"] = json!({"nodes": table()["nodes"].clone()});
     let (a, b) = (Netns::new("a"), Netns::new("b"));
     let first = Cni::new(Some(&node.ns))

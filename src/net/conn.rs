@@ -84,7 +84,8 @@ impl Node {
     }
 
     /// What exists on the node already, so the commands printed are the ones that run:
-    /// the bridge and its addresses, and (with `masq_network`) that network's pod sets.
+    /// the bridge and its addresses, and (with `masq_network`) that network's pod sets and
+    /// their rules.
     pub fn facts(&self, bridge: &str, masq_network: Option<&str>) -> Facts {
         let bridge_exists = matches!(self.link(Ns::Host, bridge), Ok(Some(l)) if l.kind.as_deref() == Some("bridge"));
         let bridge_addrs = if bridge_exists {
@@ -92,13 +93,13 @@ impl Node {
         } else {
             Vec::new()
         };
-        let masq_sets = masq_network
-            .map(|n| self.masquerade_sets(n).unwrap_or_default())
+        let masq = masq_network
+            .map(|n| self.masquerade_facts(n).unwrap_or_default())
             .unwrap_or_default();
         Facts {
             bridge_exists,
             bridge_addrs,
-            masq_sets,
+            masq,
         }
     }
 

@@ -21,26 +21,22 @@
 //! find and remove those, so a node upgraded with pods running leaks nothing.
 
 use std::cell::RefMut;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnet::IpNet;
 use nix::errno::Errno;
 
-use crate::plan::{masq_rule_comment, masq_set, NFT_CHAIN, NFT_TABLE};
+use crate::plan::render::MasqFacts;
+use crate::plan::{masq_rule_comment, masq_set, rule_exclusions, NFT_CHAIN, NFT_TABLE};
 
 use super::nft::{NftResult, NftSock};
-use super::nft_wire::{self as wire, Family, Names};
+use super::nft_wire::{self as wire, Family, Names, RuleInfo};
 use super::{netns, NetError, Node};
 
 const NAMES: Names<'static> = Names {
     table: NFT_TABLE,
     chain: NFT_CHAIN,
 };
-
-/// Multicast is never masqueraded: rewriting its source breaks protocols that reply to
-/// the sender.
-const MCAST4: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(224, 0, 0, 0), 4);
-const MCAST6: Ipv6Net = Ipv6Net::new_assert(Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8);
 
 /// Messages per transaction where a call may send many (GC of older vnet's rules).
 const BATCH: usize = 50;
@@ -97,15 +93,16 @@ impl Node {
                 .collect();
             let elems: Vec<(IpAddr, Option<&str>)> =
                 ips.iter().map(|ip| (*ip, Some(tag))).collect();
+            let keep = rule_exclusions(exclude, f == Family::V6);
             let mut sock = self.nft()?;
             let add = |sock: &mut NftSock| {
                 sock.transact(|seq| vec![wire::set_elems(&NAMES, &set, &elems, false, seq)])
             };
             match add(&mut sock) {
-                Ok(()) => continue,
+                Ok(()) => Ok(()),
                 // No table or no set yet: this is the network's first pod of this family.
                 Err(Errno::ENOENT) => {
-                    match create_layout(&mut sock, network, f, exclude, &set, &elems) {
+                    match create_layout(&mut sock, network, f, &keep, &set, &elems) {
                         Ok(()) => continue,
                         Err(Errno::EEXIST) => add(&mut sock),
                         Err(e) => Err(e),
@@ -124,6 +121,7 @@ impl Node {
                 }),
                 e => Err(e),
             })
+            .and_then(|()| ensure_rule(&mut sock, network, &keep, &set))
             .map_err(|e| nft_err(op(), e))?;
         }
         Ok(())
@@ -184,10 +182,12 @@ impl Node {
         Ok(removed)
     }
 
-    /// Which of the network's sets exist (IPv4, IPv6): the first pod of a family makes
-    /// its set and rule, later ones only add an element (for `vnet explain`).
-    pub fn masquerade_sets(&self, network: &str) -> Result<(bool, bool), NetError> {
-        let mut has = [false; 2];
+    /// The network's sets (IPv4, IPv6): whether each exists and the rules that read it,
+    /// so `vnet explain` prints what ADD will do (make them, keep them, or put a rule
+    /// with the config's exclusions in place of a stale or missing one).
+    pub fn masquerade_facts(&self, network: &str) -> Result<[MasqFacts; 2], NetError> {
+        let rules = self.masquerade_rules()?;
+        let mut out: [MasqFacts; 2] = Default::default();
         for (i, f) in [Family::V4, Family::V6].into_iter().enumerate() {
             let set = set_name(network, f);
             match self.nft()?.request(
@@ -195,12 +195,17 @@ impl Node {
                 |seq| wire::get_set(&NAMES, &set, seq),
                 false,
             ) {
-                Ok(found) => has[i] = !found.is_empty(),
+                Ok(found) => out[i].set = !found.is_empty(),
                 Err(Errno::ENOENT) => {}
                 Err(e) => return Err(nft_err(format!("get set {set}"), e)),
             }
+            out[i].rules = rules
+                .iter()
+                .filter(|r| r.set.as_deref() == Some(set.as_str()))
+                .map(|r| (r.handle, r.comment.clone()))
+                .collect();
         }
-        Ok((has[0], has[1]))
+        Ok(out)
     }
 
     /// Every element (address, tag) of the network's two sets; none when absent.
@@ -225,7 +230,8 @@ impl Node {
         Ok(out)
     }
 
-    /// Rules of vnet's chain whose comment `matches` (the per-pod rules of older vnet),
+    /// Rules of vnet's chain that read no set and whose comment `matches` (the per-pod
+    /// rules of older vnet),
     /// deleted in one transaction; how many.
     pub(crate) fn del_legacy_rules(
         &self,
@@ -234,8 +240,8 @@ impl Node {
         let handles: Vec<u64> = self
             .masquerade_rules()?
             .into_iter()
-            .filter(|(_, c)| matches(c))
-            .map(|(h, _)| h)
+            .filter(|r| !r.reads_named_set() && matches(&r.comment))
+            .map(|r| r.handle)
             .collect();
         // In batches: every message is acknowledged, and a few hundred acknowledgements
         // overflow the socket's receive buffer (ENOBUFS after the batch succeeded).
@@ -253,21 +259,23 @@ impl Node {
         Ok(handles.len())
     }
 
-    /// `(handle, comment)` of every rule in vnet's chain; none when the table is absent.
-    pub fn masquerade_rules(&self) -> Result<Vec<(u64, String)>, NetError> {
-        match self
-            .nft()?
-            .request(wire::MSG_NEWRULE, |seq| wire::get_rules(&NAMES, seq), true)
-        {
-            Ok(msgs) => Ok(msgs.iter().filter_map(|m| wire::parse_rule(m)).collect()),
-            Err(Errno::ENOENT) => Ok(Vec::new()),
-            Err(e) => Err(nft_err(format!("list chain {NFT_TABLE} {NFT_CHAIN}"), e)),
-        }
+    /// Every rule in vnet's chain; none when the table or chain is absent.
+    pub fn masquerade_rules(&self) -> Result<Vec<RuleInfo>, NetError> {
+        list_rules(&mut *self.nft()?)
+            .map_err(|e| nft_err(format!("list chain {NFT_TABLE} {NFT_CHAIN}"), e))
     }
 }
 
 fn addrs_only(ips: &[IpAddr]) -> Vec<(IpAddr, Option<&'static str>)> {
     ips.iter().map(|ip| (*ip, None)).collect()
+}
+
+fn list_rules(sock: &mut NftSock) -> NftResult<Vec<RuleInfo>> {
+    match sock.request(wire::MSG_NEWRULE, |seq| wire::get_rules(&NAMES, seq), true) {
+        Ok(msgs) => Ok(msgs.iter().filter_map(|m| wire::parse_rule(m)).collect()),
+        Err(Errno::ENOENT) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Table and chain (kept if there), the set (exclusively) and the rule, then the pod's
@@ -276,24 +284,67 @@ fn create_layout(
     sock: &mut NftSock,
     network: &str,
     f: Family,
-    exclude: &[IpNet],
+    keep: &[IpNet],
     set: &str,
     elems: &[(IpAddr, Option<&str>)],
 ) -> NftResult<()> {
-    let mut keep: Vec<IpNet> = exclude.to_vec();
-    keep.push(match f {
-        Family::V4 => IpNet::V4(MCAST4),
-        Family::V6 => IpNet::V6(MCAST6),
-    });
-    let comment = masq_rule_comment(network);
+    let comment = masq_rule_comment(network, keep);
     let set_id = 1;
     sock.transact(|seq| {
         vec![
             wire::new_table(&NAMES, seq),
             wire::new_chain(&NAMES, seq + 1),
             wire::new_set(&NAMES, set, set_id, f, seq + 2),
-            wire::new_rule(&NAMES, set, set_id, f, &keep, &comment, seq + 3),
+            wire::new_rule(&NAMES, set, set_id, f, keep, &comment, seq + 3),
             wire::set_elems(&NAMES, set, elems, false, seq + 4),
         ]
     })
+}
+
+/// The set exists: make sure exactly one rule reads it, with this config's exclusions.
+/// One dump of the chain (a rule or two per network). A rule that is missing (a flushed
+/// chain) or stale (a node joined the node table since the network's first pod) is put
+/// right in one transaction: the new rule, then the old ones deleted by handle. Two ADDs
+/// repairing at once: the second's delete of a handle already gone fails the whole
+/// transaction with ENOENT, and it reads the chain again and finds the rule in place.
+fn ensure_rule(sock: &mut NftSock, network: &str, keep: &[IpNet], set: &str) -> NftResult<()> {
+    let want = masq_rule_comment(network, keep);
+    let f = Family::of(keep[0].addr());
+    let mut tries = 0;
+    loop {
+        let mine: Vec<RuleInfo> = list_rules(sock)?
+            .into_iter()
+            .filter(|r| r.set.as_deref() == Some(set))
+            .collect();
+        // Of several good copies the oldest stays, whoever decides.
+        let kept = mine.iter().find(|r| r.comment == want).map(|r| r.handle);
+        let stale: Vec<u64> = mine
+            .iter()
+            .map(|r| r.handle)
+            .filter(|h| Some(*h) != kept)
+            .collect();
+        if kept.is_some() && stale.is_empty() {
+            return Ok(());
+        }
+        let r = sock.transact(|seq| {
+            let mut msgs = Vec::new();
+            if kept.is_none() {
+                msgs.push(wire::new_table(&NAMES, seq));
+                msgs.push(wire::new_chain(&NAMES, seq + 1));
+                msgs.push(wire::new_rule(&NAMES, set, 0, f, keep, &want, seq + 2));
+            }
+            let first = seq + msgs.len() as u32;
+            for chunk in stale.chunks(BATCH).take(1) {
+                for (i, h) in chunk.iter().enumerate() {
+                    msgs.push(wire::del_rule(&NAMES, *h, first + i as u32));
+                }
+            }
+            msgs
+        });
+        match r {
+            Err(Errno::ENOENT) if tries < 3 => tries += 1,
+            Ok(()) if stale.len() > BATCH => {}
+            r => return r,
+        }
+    }
 }

@@ -31,6 +31,7 @@ pub use conn::Node;
 pub use error::NetError;
 pub use link::Link;
 pub use names::random_veth_name;
+pub use nft_wire::RuleInfo as MasqRule;
 pub use node_routes::MainRoute;
 pub use route::Route;
 

@@ -16,6 +16,9 @@ use super::nft_wire::{self as wire, Reply};
 /// Large enough for a dump's batch of messages (the kernel fills up to a page or two).
 const RECV_BUF: usize = 64 << 10;
 
+/// How often an interrupted dump is read again before the caller gets EINTR.
+const DUMP_TRIES: u32 = 5;
+
 pub(crate) struct NftSock {
     fd: OwnedFd,
     seq: u32,
@@ -88,7 +91,24 @@ impl NftSock {
     pub(crate) fn request(
         &mut self,
         kind: u16,
-        build: impl FnOnce(u32) -> Vec<u8>,
+        build: impl Fn(u32) -> Vec<u8>,
+        dump: bool,
+    ) -> NftResult<Vec<Vec<u8>>> {
+        // A dump the kernel marks interrupted is read again (a few times: every change
+        // elsewhere on the node can interrupt one).
+        let mut tries = 0;
+        loop {
+            match self.request_once(kind, &build, dump) {
+                Err(Errno::EINTR) if dump && tries < DUMP_TRIES => tries += 1,
+                r => return r,
+            }
+        }
+    }
+
+    fn request_once(
+        &mut self,
+        kind: u16,
+        build: &impl Fn(u32) -> Vec<u8>,
         dump: bool,
     ) -> NftResult<Vec<Vec<u8>>> {
         let seq = self.next_seq(1);
@@ -96,6 +116,7 @@ impl NftSock {
         send(self.fd.as_raw_fd(), &build(seq), MsgFlags::empty())?;
         let want = (wire::NFNL_SUBSYS_NFTABLES << 8) | kind;
         let mut out = Vec::new();
+        let mut interrupted = false;
         let mut buf = vec![0u8; RECV_BUF];
         loop {
             let n = match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
@@ -105,6 +126,7 @@ impl NftSock {
             };
             for Reply {
                 kind,
+                flags,
                 seq: s,
                 payload,
             } in wire::replies(&buf[..n])
@@ -112,7 +134,13 @@ impl NftSock {
                 if s != seq {
                     continue;
                 }
+                // The ruleset changed under the dump: what was read may miss an entry.
+                // Callers treat EINTR as "read again".
+                if dump && flags & wire::NLM_F_DUMP_INTR != 0 {
+                    interrupted = true;
+                }
                 match kind {
+                    wire::NLMSG_DONE if interrupted => return Err(Errno::EINTR),
                     wire::NLMSG_DONE => return Ok(out),
                     wire::NLMSG_ERROR => {
                         return match wire::error_code(payload) {

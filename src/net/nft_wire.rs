@@ -35,6 +35,7 @@ pub(crate) const NLM_F_CREATE: u16 = 0x400;
 pub(crate) const NLM_F_APPEND: u16 = 0x800;
 pub(crate) const NLMSG_ERROR: u16 = 2;
 pub(crate) const NLMSG_DONE: u16 = 3;
+pub(crate) const NLM_F_DUMP_INTR: u16 = 0x10;
 
 const NLA_F_NESTED: u16 = 0x8000;
 const NLA_TYPE_MASK: u16 = 0x3fff;
@@ -448,6 +449,8 @@ pub(crate) fn del_rule(n: &Names, handle: u64, seq: u32) -> Vec<u8> {
 /// One message of the kernel's answer.
 pub(crate) struct Reply<'a> {
     pub(crate) kind: u16,
+    /// `NLM_F_DUMP_INTR` here: the ruleset changed while the kernel was dumping it.
+    pub(crate) flags: u16,
     pub(crate) seq: u32,
     pub(crate) payload: &'a [u8],
 }
@@ -462,6 +465,7 @@ pub(crate) fn replies(mut buf: &[u8]) -> Vec<Reply<'_>> {
         }
         out.push(Reply {
             kind: u16::from_ne_bytes([buf[4], buf[5]]),
+            flags: u16::from_ne_bytes([buf[6], buf[7]]),
             seq: u32::from_ne_bytes([buf[8], buf[9], buf[10], buf[11]]),
             payload: &buf[16..len],
         });
@@ -520,14 +524,45 @@ pub(crate) fn parse_set_elems(payload: &[u8]) -> Vec<(IpAddr, Option<String>)> {
         .collect()
 }
 
-/// `(handle, comment)` of one `NEWRULE` message of a dump.
-pub(crate) fn parse_rule(payload: &[u8]) -> Option<(u64, String)> {
+/// One rule of vnet's chain, as read back from the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleInfo {
+    pub handle: u64,
+    pub comment: String,
+    /// The set its first `lookup` expression reads (see `reads_named_set`).
+    pub set: Option<String>,
+}
+
+/// The rule in one `NEWRULE` message of a dump.
+pub(crate) fn parse_rule(payload: &[u8]) -> Option<RuleInfo> {
     let a = payload.get(4..)?;
     let handle = u64::from_be_bytes(find(a, RULE_HANDLE)?.try_into().ok()?);
     let comment = find(a, RULE_USERDATA)
         .and_then(comment_of)
         .unwrap_or_default();
-    Some((handle, comment))
+    let set = find(a, RULE_EXPRESSIONS).and_then(|list| {
+        attrs(list)
+            .into_iter()
+            .filter(|(k, _)| *k == LIST_ELEM)
+            .find(|(_, e)| find(e, EXPR_NAME) == Some(b"lookup\0".as_slice()))
+            .and_then(|(_, e)| find(find(e, EXPR_DATA)?, LOOKUP_SET))
+            .map(|name| {
+                String::from_utf8_lossy(name.strip_suffix(b"\0").unwrap_or(name)).into_owned()
+            })
+    });
+    Some(RuleInfo {
+        handle,
+        comment,
+        set,
+    })
+}
+
+impl RuleInfo {
+    /// Whether the rule reads a named set: a network's rule does. Older vnet's per-pod
+    /// rules read an anonymous one (`ip daddr != { … }`), which nft names `__set<N>`.
+    pub fn reads_named_set(&self) -> bool {
+        self.set.as_deref().is_some_and(|s| !s.starts_with("__set"))
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! Masquerade as plan values: the attachment's tag, the network's set and rule names, and
 //! the ADD op with its place in the plan. Pure; `net/masq.rs` applies it.
 
-use ipnet::IpNet;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::{fnv1a, Op};
 use crate::cni::{CniResult, NetConf};
@@ -19,13 +21,44 @@ pub fn masq_set(network: &str, v6: bool) -> String {
     format!("pods{family}_{readable}_{:08x}", fnv1a(&[network]) as u32)
 }
 
-/// The comment on a network's masquerade rule (nft keeps at most 128 bytes).
-pub fn masq_rule_comment(network: &str) -> String {
-    let plain = format!("vnet {network}");
-    if plain.len() <= 128 {
+/// Multicast is never masqueraded: rewriting its source breaks protocols that reply to
+/// the sender.
+pub const MCAST4: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(224, 0, 0, 0), 4);
+pub const MCAST6: Ipv6Net = Ipv6Net::new_assert(Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8);
+
+/// What a network's rule for one family leaves alone: the op's excluded prefixes of that
+/// family, then multicast.
+pub fn rule_exclusions(exclude: &[IpNet], v6: bool) -> Vec<IpNet> {
+    let mut keep: Vec<IpNet> = exclude
+        .iter()
+        .copied()
+        .filter(|n| n.addr().is_ipv6() == v6)
+        .collect();
+    keep.push(if v6 {
+        IpNet::V6(MCAST6)
+    } else {
+        IpNet::V4(MCAST4)
+    });
+    keep
+}
+
+/// The comment on a network's rule for one family: `vnet <network> v4:<fingerprint of
+/// the exclusions>`. The rule is made by the network's first pod; a later ADD whose
+/// exclusions differ (a node joined the node table, the config changed) or that finds
+/// the rule gone (a flushed chain) sees no rule with its comment, and puts its own in
+/// place of the old one. The colon keeps it apart from older vnet's per-pod tags (a
+/// container ID has none). nft keeps at most 128 bytes.
+pub fn masq_rule_comment(network: &str, keep: &[IpNet]) -> String {
+    let v6 = keep.first().is_some_and(|n| n.addr().is_ipv6());
+    let mut text: Vec<String> = keep.iter().map(ToString::to_string).collect();
+    text.sort();
+    let refs: Vec<&str> = text.iter().map(String::as_str).collect();
+    let print = format!("v{}:{:08x}", if v6 { 6 } else { 4 }, fnv1a(&refs) as u32);
+    let plain = format!("vnet {network} {print}");
+    if plain.len() <= MAX_TAG {
         return plain;
     }
-    format!("vnet# {:016x}", fnv1a(&[network]))
+    format!("vnet# {:016x} {print}", fnv1a(&[network]))
 }
 
 /// nft keeps at most 128 bytes of comment.
@@ -97,6 +130,32 @@ mod tests {
         assert!(t.len() <= MAX_TAG && t.starts_with("vnet# "), "{t}");
         assert_ne!(t, tag(&long_net, &long_id, "eth1"));
         assert_eq!(t, tag(&long_net, &long_id, "eth0"));
+    }
+
+    #[test]
+    fn a_rules_comment_names_its_network_and_fingerprints_its_exclusions() {
+        let a: IpNet = "10.244.0.0/16".parse().unwrap();
+        let b: IpNet = "10.245.0.0/16".parse().unwrap();
+        let v6: IpNet = "fd00::/64".parse().unwrap();
+        let one = rule_exclusions(&[a, v6], false);
+        assert_eq!(one, vec![a, IpNet::V4(MCAST4)]);
+        let c1 = masq_rule_comment("v-net", &one);
+        assert!(c1.starts_with("vnet v-net v4:"), "{c1}");
+        // Same list in another order: same rule. A node more: another.
+        assert_eq!(c1, masq_rule_comment("v-net", &[IpNet::V4(MCAST4), a]));
+        assert_ne!(
+            c1,
+            masq_rule_comment("v-net", &rule_exclusions(&[a, b], false))
+        );
+        let c6 = masq_rule_comment("v-net", &rule_exclusions(&[a, v6], true));
+        assert!(c6.starts_with("vnet v-net v6:"), "{c6}");
+        // Never taken for an older vnet's per-pod tag of the same network.
+        assert!(of_network(&c1, "v-net") && c1.split(' ').nth(2).unwrap().contains(':'));
+        let long = masq_rule_comment(&"n".repeat(130), &one);
+        assert!(
+            long.len() <= MAX_TAG && long.starts_with("vnet# "),
+            "{long}"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod build;
 pub mod masq;
 pub mod render;
 
-pub use masq::{masq_rule_comment, masq_set};
+pub use masq::{masq_rule_comment, masq_set, rule_exclusions};
 
 /// Which network namespace an operation runs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -6,7 +6,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::plan::{
-    masq_rule_comment, masq_set, Ns, Op, NFT_CHAIN, NFT_FAMILY, NFT_TABLE, VNET_ROUTE_PROTO,
+    masq_rule_comment, masq_set, rule_exclusions, Ns, Op, NFT_CHAIN, NFT_FAMILY, NFT_TABLE,
+    VNET_ROUTE_PROTO,
 };
 
 /// One shell command and why it is there.
@@ -82,8 +83,16 @@ impl PodNs {
 pub struct Facts {
     pub bridge_exists: bool,
     pub bridge_addrs: Vec<IpNet>,
-    /// Whether the network's masquerade set (and so its rule) exists, IPv4 and IPv6.
-    pub masq_sets: (bool, bool),
+    /// The network's masquerade sets and the rules reading them, IPv4 and IPv6.
+    pub masq: [MasqFacts; 2],
+}
+
+/// One family's masquerade set on the node: whether it exists, and the `(handle,
+/// comment)` of each rule that reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MasqFacts {
+    pub set: bool,
+    pub rules: Vec<(u64, String)>,
 }
 
 fn ip_in(ns: Ns, pod: &PodNs) -> String {
@@ -205,12 +214,9 @@ fn masquerade_lines(
     tag: &str,
     facts: &Facts,
 ) -> Vec<Line> {
-    let exists = |ip: &IpAddr| match ip {
-        IpAddr::V4(_) => facts.masq_sets.0,
-        IpAddr::V6(_) => facts.masq_sets.1,
-    };
+    let of = |ip: &IpAddr| &facts.masq[usize::from(ip.is_ipv6())];
     let mut out = Vec::new();
-    if srcs.iter().any(|s| !exists(s)) {
+    if srcs.iter().any(|s| !of(s).set) {
         out.push(Line::new(
             format!("nft add table {NFT_FAMILY} {NFT_TABLE}"),
             "vnet's own nftables table: nobody else's rules are touched",
@@ -222,34 +228,51 @@ fn masquerade_lines(
     }
     let mut seen = Vec::new();
     for src in srcs {
-        let (fam, kind, multicast) = set_family(*src);
+        let (fam, kind, _) = set_family(*src);
         let set = masq_set(network, src.is_ipv6());
-        if exists(src) && !seen.contains(&set) {
-            seen.push(set.clone());
-            out.push(Line::note(format!(
-                "masquerade set {set} and the network's rule exist already (its first pod made them)"
-            )));
+        if seen.contains(&set) {
+            continue;
         }
-        if !seen.contains(&set) {
-            seen.push(set.clone());
-            let mut keep: Vec<String> = exclude
-                .iter()
-                .filter(|n| n.addr().is_ipv4() == src.is_ipv4())
-                .map(|n| format!("{fam} daddr != {n}"))
-                .collect();
-            keep.push(format!("{fam} daddr != {multicast}"));
+        seen.push(set.clone());
+        let keep = rule_exclusions(exclude, src.is_ipv6());
+        let want = masq_rule_comment(network, &keep);
+        let here = of(src);
+        let add_rule = Line::new(
+            format!(
+                "nft add rule {NFT_FAMILY} {NFT_TABLE} {NFT_CHAIN} {fam} saddr @{set} {} masquerade comment '\"{want}\"'",
+                keep.iter()
+                    .map(|n| format!("{fam} daddr != {n}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            "ipMasq, one rule per network: leaving the pod network, a pod's address is replaced by the node's (one set lookup per packet however many pods); the comment fingerprints what it leaves alone",
+        );
+        if !here.set {
             out.push(Line::new(
                 format!("nft add set {NFT_FAMILY} {NFT_TABLE} {set} '{{ type {kind}; }}'"),
                 "the network's pods, one set per family: the first pod of the network makes it (vnet makes it exclusively, so two first pods cannot both add the rule)",
             ));
-            out.push(Line::new(
-                format!(
-                    "nft add rule {NFT_FAMILY} {NFT_TABLE} {NFT_CHAIN} {fam} saddr @{set} {} masquerade comment '\"{}\"'",
-                    keep.join(" "),
-                    masq_rule_comment(network)
-                ),
-                "ipMasq, one rule per network: leaving the pod network, a pod's address is replaced by the node's (one set lookup per packet however many pods)",
-            ));
+            out.push(add_rule);
+        } else if here.rules.iter().any(|(_, c)| *c == want) && here.rules.len() == 1 {
+            out.push(Line::note(format!(
+                "masquerade set {set} and the network's rule exist already (its first pod made them)"
+            )));
+        } else {
+            let kept = here.rules.iter().find(|(_, c)| *c == want).map(|(h, _)| *h);
+            if kept.is_none() {
+                out.push(add_rule);
+            }
+            for (h, c) in here.rules.iter().filter(|(h, _)| Some(*h) != kept) {
+                out.push(Line::new(
+                    format!("nft delete rule {NFT_FAMILY} {NFT_TABLE} {NFT_CHAIN} handle {h}"),
+                    format!("{c:?} reads the set with other exclusions than this config's (a node joined?) or twice: this ADD's rule replaces it"),
+                ));
+            }
+            if kept.is_none() && here.rules.is_empty() {
+                if let Some(l) = out.last_mut() {
+                    l.why = "the set exists but no rule reads it (a flushed chain?): this ADD puts the network's rule back".into();
+                }
+            }
         }
         out.push(Line::new(
             format!(

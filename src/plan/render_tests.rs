@@ -173,6 +173,8 @@ fn masquerade_makes_the_network_layout_only_when_missing() {
         tag: "vnet v-net c1 eth0".into(),
     };
     let set = crate::plan::masq_set("v-net", false);
+    let keep = crate::plan::rule_exclusions(&["10.244.0.0/16".parse().unwrap()], false);
+    let rule = crate::plan::masq_rule_comment("v-net", &keep);
     let fresh: Vec<String> = lines(std::slice::from_ref(&op), &pod(), &Facts::default())
         .into_iter()
         .map(|l| l.cmd)
@@ -180,7 +182,7 @@ fn masquerade_makes_the_network_layout_only_when_missing() {
     assert_eq!(fresh.len(), 5, "{fresh:?}");
     assert_eq!(
         fresh[3],
-        format!("nft add rule inet vnet postrouting ip saddr @{set} ip daddr != 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade comment '\"vnet v-net\"'")
+        format!("nft add rule inet vnet postrouting ip saddr @{set} ip daddr != 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade comment '\"{rule}\"'")
     );
     assert_eq!(
         fresh[4],
@@ -188,14 +190,31 @@ fn masquerade_makes_the_network_layout_only_when_missing() {
             "nft add element inet vnet {set} '{{ 10.244.1.2 comment \"vnet v-net c1 eth0\" }}'"
         )
     );
-    let facts = Facts {
-        masq_sets: (true, false),
+    let with_rules = |rules: Vec<(u64, String)>| Facts {
+        masq: [MasqFacts { set: true, rules }, MasqFacts::default()],
         ..Facts::default()
     };
-    let later: Vec<String> = lines(&[op], &pod(), &facts)
-        .into_iter()
-        .map(|l| l.cmd)
-        .filter(|c| !c.is_empty())
-        .collect();
+    let cmds = |facts: &Facts| -> Vec<String> {
+        lines(std::slice::from_ref(&op), &pod(), facts)
+            .into_iter()
+            .map(|l| l.cmd)
+            .filter(|c| !c.is_empty())
+            .collect()
+    };
+    // The rule in place: only the element.
+    let later = cmds(&with_rules(vec![(4, rule.clone())]));
     assert_eq!(later, vec![fresh[4].clone()]);
+    // A flushed chain: the rule again, then the element.
+    let flushed = cmds(&with_rules(vec![]));
+    assert_eq!(flushed, vec![fresh[3].clone(), fresh[4].clone()]);
+    // A rule made with other exclusions: the new rule, the old one deleted by handle.
+    let stale = cmds(&with_rules(vec![(7, "vnet v-net v4:00000000".into())]));
+    assert_eq!(
+        stale,
+        vec![
+            fresh[3].clone(),
+            "nft delete rule inet vnet postrouting handle 7".into(),
+            fresh[4].clone()
+        ]
+    );
 }

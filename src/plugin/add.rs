@@ -16,7 +16,6 @@ use super::ipam;
 use super::request::Request;
 use super::trace;
 use crate::plan::build::{add_ops, finish_result, Iface, RESULT_IFACES};
-use crate::plan::masq;
 
 pub fn add(req: &Request) -> Result<CniResult, Error> {
     let cluster = ClusterConf::from_config(&req.conf.raw)?;
@@ -75,14 +74,7 @@ fn configure(
         None => CniResult::default(),
     };
     let ips = (!result.ips.is_empty()).then_some(&result);
-    let masq = masq::add_op(
-        &req.conf,
-        &ipam::subnets(req),
-        &req.env.container_id,
-        &req.env.ifname,
-        &cluster.map(|c| c.table.pod_network()).unwrap_or_default(),
-        &result,
-    );
+    let masq = super::masq::add_op(req, cluster, &result);
     let ops = add_ops(&req.conf, &req.env.ifname, &host_veth, ips, masq);
     trace::plan_on(
         node,

@@ -5,9 +5,12 @@
 
 use std::net::IpAddr;
 
+use crate::cluster::ClusterConf;
 use crate::cni::CniResult;
 use crate::net::Node;
-use crate::plan::masq::{masq_rule_comment, of_network, tag};
+use crate::plan::masq::{
+    self as plan, masq_rule_comment, masq_set, of_network, rule_exclusions, tag,
+};
 use crate::plan::Op;
 
 use super::error::Error;
@@ -73,26 +76,47 @@ pub fn gc(req: &Request, valid: &[(String, String)]) -> Result<(), Error> {
         .filter_map(|op| node.apply(std::slice::from_ref(op)).err())
         .map(Error::from)
         .collect();
-    let network_rule = masq_rule_comment(net);
-    let legacy = |c: &str| of_network(c, net) && c != network_rule && !keep.iter().any(|k| k == c);
+    // A network's own rule reads its set, and `del_legacy_rules` never looks at those.
+    let legacy = |c: &str| of_network(c, net) && !keep.iter().any(|k| k == c);
     if let Err(e) = node.del_legacy_rules(legacy) {
         errors.push(e.into());
     }
     Error::all(errors)
 }
 
+/// ADD's masquerade op: the pod's addresses into the network's sets, the rule leaving
+/// alone the node table's pod network (or its subnets), the network's ranges and the
+/// pod's own subnet.
+pub fn add_op(req: &Request, cluster: Option<&ClusterConf>, res: &CniResult) -> Option<Op> {
+    plan::add_op(
+        &req.conf,
+        &ipam::subnets(req),
+        &req.env.container_id,
+        &req.env.ifname,
+        &cluster.map(|c| c.table.pod_network()).unwrap_or_default(),
+        res,
+    )
+}
+
 /// CHECK: each of the pod's addresses is an element of the network's set, tagged for
-/// this attachment.
+/// this attachment, and the network's rule reads the set with the exclusions this config
+/// gives (what ADD would put there now).
 pub fn check(req: &Request, node: &Node, prev: &CniResult) -> Result<(), Error> {
-    if !req.conf.ip_masq || prev.ips.is_empty() {
+    let Some(Op::AddMasquerade { exclude, .. }) =
+        add_op(req, ClusterConf::from_config(&req.conf.raw)?.as_ref(), prev)
+    else {
         return Ok(());
-    }
+    };
     let want = tag(&req.conf.name, &req.env.container_id, &req.env.ifname);
-    let elems = node.masquerade_elements(&req.conf.name)?;
+    let rules = node.masquerade_rules()?;
     // A pod made by earlier vnet has a rule of its own, tagged the same way.
-    if node.masquerade_rules()?.iter().any(|(_, c)| *c == want) {
+    if rules
+        .iter()
+        .any(|r| !r.reads_named_set() && r.comment == want)
+    {
         return Ok(());
     }
+    let elems = node.masquerade_elements(&req.conf.name)?;
     for ip in &prev.ips {
         let addr = ip.address.addr();
         let found = elems.iter().find(|(e, _)| *e == addr);
@@ -100,6 +124,16 @@ pub fn check(req: &Request, node: &Node, prev: &CniResult) -> Result<(), Error> 
             return Err(Error::Check(format!(
                 "{addr} is not in the masquerade set of network {:?} as {want:?} (found {found:?})",
                 req.conf.name
+            )));
+        }
+        let set = masq_set(&req.conf.name, addr.is_ipv6());
+        let rule = masq_rule_comment(&req.conf.name, &rule_exclusions(&exclude, addr.is_ipv6()));
+        if !rules
+            .iter()
+            .any(|r| r.set.as_deref() == Some(set.as_str()) && r.comment == rule)
+        {
+            return Err(Error::Check(format!(
+                "no masquerade rule {rule:?} reads set {set} (missing, or made with other exclusions; the next ADD puts it right)"
             )));
         }
     }

@@ -52,6 +52,23 @@ pub fn masq(node: &Netns) -> Masq {
 }
 
 impl Masq {
+    /// The rules' comments without a network rule's fingerprint of its exclusions
+    /// (`vnet testnet v4:1a2b3c4d` → `vnet testnet`), sorted.
+    pub fn rule_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .rules
+            .iter()
+            .map(|c| match c.rsplit_once(' ') {
+                Some((head, last)) if last.starts_with("v4:") || last.starts_with("v6:") => {
+                    head.to_string()
+                }
+                _ => c.clone(),
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
     /// `(address, comment)` of the elements, whatever the set.
     pub fn tagged(&self) -> Vec<(String, String)> {
         let mut v: Vec<(String, String)> = self

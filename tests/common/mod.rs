@@ -385,3 +385,15 @@ pub fn with_prev(conf: &Value, prev: &Value) -> Value {
     c["prevResult"] = prev.clone();
     c
 }
+
+/// The node's LAN side: a veth pair inside the node namespace (no `dummy` links here),
+/// `lan0` holding the node IP so the other nodes' IPs are on-link gateways.
+pub fn lan_side(ns: &Netns, ip: &str) {
+    let n = ns.name.as_str();
+    sh_ok(&[
+        "ip", "-n", n, "link", "add", "lan0", "type", "veth", "peer", "name", "lan1",
+    ]);
+    sh_ok(&["ip", "-n", n, "addr", "add", ip, "dev", "lan0"]);
+    sh_ok(&["ip", "-n", n, "link", "set", "lan0", "up"]);
+    sh_ok(&["ip", "-n", n, "link", "set", "lan1", "up"]);
+}
