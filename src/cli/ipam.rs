@@ -73,13 +73,7 @@ pub fn main(a: &IpamArgs) -> i32 {
 
 /// An IPAM error with its causes, for a person.
 pub fn describe(e: &crate::ipam::IpamError) -> String {
-    let mut out = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        out.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    out
+    crate::cni::error::with_causes(e)
 }
 
 /// The networks `t` designates. `one` requires exactly one (for commands that change it).

@@ -9,6 +9,7 @@
 //! running process (/proc/<pid>/ns/net). A namespace held only by an open descriptor, or
 //! in another mount namespace, is invisible, and its addresses would look free.
 
+use crate::cni::error::with_causes;
 use std::collections::{BTreeSet, HashSet};
 use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
@@ -66,13 +67,19 @@ fn addresses_in(
         Ok(n) => (n, Ns::Pod),
         Err(NetError::OwnNamespace { .. }) => match Node::open(None) {
             Ok(n) => (n, Ns::Host),
-            Err(e) => return Err(format!("cannot inspect this namespace: {e}")),
+            Err(e) => {
+                return Err(format!(
+                    "cannot inspect this namespace: {}",
+                    with_causes(&e)
+                ))
+            }
         },
         Err(e) if vanished(&e) => return Ok(()),
         Err(e) => {
             return Err(format!(
-                "cannot inspect namespace {}: {e}; refusing to guess",
-                path.display()
+                "cannot inspect namespace {}: {}; refusing to guess",
+                path.display(),
+                with_causes(&e)
             ))
         }
     };
@@ -80,7 +87,13 @@ fn addresses_in(
         match node.addrs(ns, ifname) {
             Ok(addrs) => out.extend(addrs.iter().map(|a| a.addr())),
             Err(e) if e.errno() == Some(libc::ENODEV) => {}
-            Err(e) => return Err(format!("list addresses in {}: {e}", path.display())),
+            Err(e) => {
+                return Err(format!(
+                    "list addresses in {}: {}",
+                    path.display(),
+                    with_causes(&e)
+                ))
+            }
         }
     }
     Ok(())

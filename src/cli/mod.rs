@@ -59,7 +59,7 @@ pub fn main() -> i32 {
 /// Errors of the cluster and routes commands exit 2 (1 means "differs" for `diff`).
 fn exit_code(r: Result<i32, crate::cluster::ClusterError>) -> i32 {
     r.unwrap_or_else(|e| {
-        eprintln!("vnet: {e}");
+        eprintln!("vnet: {}", crate::cni::error::with_causes(&e));
         2
     })
 }

@@ -32,17 +32,20 @@ impl fmt::Display for ClusterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ClusterError::Invalid(msg) | ClusterError::NotInTable(msg) => f.write_str(msg),
+            // Transparent: the kernel layer's error is the message, its cause the cause.
             ClusterError::Net(e) => write!(f, "{e}"),
-            ClusterError::Io { path, source } => {
-                write!(
-                    f,
-                    "{}: {}",
-                    path.display(),
-                    source.to_string().to_lowercase()
-                )
-            }
+            ClusterError::Io { path, .. } => write!(f, "{}", path.display()),
         }
     }
 }
 
-impl std::error::Error for ClusterError {}
+/// The cause is kept here, out of the message (`cni::error::with_causes` joins them).
+impl std::error::Error for ClusterError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClusterError::Io { source, .. } => Some(source),
+            ClusterError::Net(e) => e.source(),
+            ClusterError::Invalid(_) | ClusterError::NotInTable(_) => None,
+        }
+    }
+}

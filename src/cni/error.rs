@@ -5,6 +5,30 @@
 
 use serde::Serialize;
 
+/// A failure and its causes in one line, `what failed: why: why`, as a CNI `msg` or a
+/// command's message wants it. Every error type of vnet keeps its cause in `source()`
+/// and out of its own message; this is the one place they are joined. A cause that
+/// starts upper-case (`io::Error` says "No such file or directory") is lowered.
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&lower_first(&c.to_string()));
+        cause = c.source();
+    }
+    out
+}
+
+/// `No such device` → `no such device`.
+pub fn lower_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 pub mod code {
     pub const INCOMPATIBLE_VERSION: u32 = 1;
     pub const UNSUPPORTED_FIELD: u32 = 2;

@@ -27,17 +27,9 @@ impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::Config(e) => write!(f, "{e}"),
-            Error::Ipam(e) => {
-                // The cause is kept in `source()`; a person wants it in the line.
-                write!(f, "{e}")?;
-                let mut cause = std::error::Error::source(e);
-                while let Some(c) = cause {
-                    write!(f, ": {c}")?;
-                    cause = c.source();
-                }
-                Ok(())
-            }
-            Error::Cluster(e) => write!(f, "{e}"),
+            // The cause is kept in `source()`; a person wants it in the line.
+            Error::Ipam(e) => f.write_str(&crate::cni::error::with_causes(e)),
+            Error::Cluster(e) => f.write_str(&crate::cni::error::with_causes(e)),
         }
     }
 }

@@ -1,9 +1,9 @@
 //! The one error type of the kernel layer.
 //!
-//! Every variant names the failed operation and carries the value it was about, so the
-//! plugin can print `Display` as the CNI `msg` and map the variant (and errno) to a code.
-//! The underlying cause is part of the message; `source()` is deliberately not
-//! implemented so a chain printer does not repeat it.
+//! Every variant names the failed operation and carries the value it was about; the
+//! kernel's answer is the `source()`, out of the message, as everywhere in vnet
+//! (`cni::error::with_causes` joins them for a CNI `msg`). The plugin maps the variant
+//! (and errno) to a code.
 
 use std::{fmt, io, path::PathBuf};
 
@@ -18,13 +18,9 @@ pub enum NetError {
     /// it would put the pod's interface on the node, or (DEL) delete a node's link.
     OwnNamespace { path: PathBuf },
     /// A netlink request failed. `op` says what was attempted, e.g.
-    /// `add veth veth1a2b3c4d peer eth0`; `errno` is the positive kernel errno if the
-    /// kernel answered with one.
-    Netlink {
-        op: String,
-        errno: Option<i32>,
-        msg: String,
-    },
+    /// `add veth veth1a2b3c4d peer eth0`; `source` is the kernel's errno when it answered
+    /// with one, else what the netlink library said.
+    Netlink { op: String, source: io::Error },
     /// A link with the bridge's name exists but is not a bridge.
     NotABridge { name: String },
     /// The bridge holds an address that conflicts with the gateway address to add.
@@ -37,23 +33,19 @@ pub enum NetError {
     Sysctl { key: String, source: io::Error },
     /// Entering a namespace or running the helper thread failed.
     Namespace(String),
-    /// The `nft` program failed or could not be run; `op` says what was attempted.
-    Nft { op: String, msg: String },
 }
 
 impl NetError {
     /// The kernel errno behind this error, if there is one.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            NetError::Netlink { errno, .. } => *errno,
-            NetError::NetnsOpen { source, .. } | NetError::Sysctl { source, .. } => {
-                source.raw_os_error()
-            }
+            NetError::Netlink { source, .. }
+            | NetError::NetnsOpen { source, .. }
+            | NetError::Sysctl { source, .. } => source.raw_os_error(),
             NetError::NotABridge { .. }
             | NetError::OwnNamespace { .. }
             | NetError::BridgeAddrConflict { .. }
-            | NetError::Namespace(_)
-            | NetError::Nft { .. } => None,
+            | NetError::Namespace(_) => None,
         }
     }
 
@@ -70,8 +62,7 @@ impl NetError {
             Some(errno) => NetError::from_errno(op, errno),
             None => NetError::Netlink {
                 op: op.into(),
-                errno: None,
-                msg: lower_first(&err.to_string()),
+                source: io::Error::other(err.to_string()),
             },
         }
     }
@@ -80,9 +71,14 @@ impl NetError {
     pub(crate) fn from_errno(op: impl Into<String>, errno: i32) -> NetError {
         NetError::Netlink {
             op: op.into(),
-            errno: Some(errno),
-            msg: lower_first(&io::Error::from_raw_os_error(errno).to_string()),
+            source: io::Error::from_raw_os_error(errno),
         }
+    }
+
+    /// A request the netlink library refused to build (an IPv4 route via an IPv6
+    /// gateway): `EINVAL`, with the library's words in the operation.
+    pub(crate) fn invalid(op: &str, why: impl fmt::Display) -> NetError {
+        NetError::from_errno(format!("{op} ({why})"), libc::EINVAL)
     }
 }
 
@@ -94,32 +90,18 @@ pub(crate) fn errno_of(err: &rtnetlink::Error) -> Option<i32> {
     }
 }
 
-/// `std::io::Error` messages start upper-case ("No such device"); ours are lower-case.
-fn lower_first(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
 impl fmt::Display for NetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            NetError::NetnsOpen { path, source } => {
-                let msg = lower_first(&source.to_string());
-                write!(
-                    f,
-                    "failed to open netns {:?}: {msg}",
-                    path.display().to_string()
-                )
+            NetError::NetnsOpen { path, .. } => {
+                write!(f, "failed to open netns {:?}", path.display().to_string())
             }
             NetError::OwnNamespace { path } => write!(
                 f,
                 "CNI_NETNS {:?} is the plugin's own network namespace, not a pod's",
                 path.display().to_string()
             ),
-            NetError::Netlink { op, msg, .. } => write!(f, "{op}: {msg}"),
+            NetError::Netlink { op, .. } => f.write_str(op),
             NetError::NotABridge { name } => {
                 write!(f, "{name:?} already exists but is not a bridge")
             }
@@ -131,21 +113,27 @@ impl fmt::Display for NetError {
                 f,
                 "{dev:?} already has an IP address {existing} different from {wanted}"
             ),
-            NetError::Sysctl { key, source } => {
-                let msg = lower_first(&source.to_string());
-                write!(f, "write /proc/sys/{key}: {msg}")
-            }
+            NetError::Sysctl { key, .. } => write!(f, "write /proc/sys/{key}"),
             NetError::Namespace(msg) => f.write_str(msg),
-            NetError::Nft { op, msg } => write!(f, "{op}: {msg}"),
         }
     }
 }
 
-impl std::error::Error for NetError {}
+impl std::error::Error for NetError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            NetError::Netlink { source, .. }
+            | NetError::NetnsOpen { source, .. }
+            | NetError::Sysctl { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cni::error::with_causes;
 
     #[test]
     fn displays_lower_case_with_context() {
@@ -155,6 +143,10 @@ mod tests {
         );
         assert_eq!(
             e.to_string(),
+            "add route 0.0.0.0/0 via 10.244.1.1 dev eth0 in pod"
+        );
+        assert_eq!(
+            with_causes(&e),
             "add route 0.0.0.0/0 via 10.244.1.1 dev eth0 in pod: network is unreachable (os error 101)"
         );
         assert_eq!(e.errno(), Some(libc::ENETUNREACH));
@@ -184,7 +176,7 @@ mod tests {
         };
         assert_eq!(e.errno(), Some(libc::ENOENT));
         assert_eq!(
-            e.to_string(),
+            with_causes(&e),
             "failed to open netns \"/var/run/netns/x\": no such file or directory (os error 2)"
         );
         let e = NetError::Sysctl {
@@ -192,7 +184,7 @@ mod tests {
             source: io::Error::from_raw_os_error(libc::EACCES),
         };
         assert_eq!(
-            e.to_string(),
+            with_causes(&e),
             "write /proc/sys/net/ipv4/ip_forward: permission denied (os error 13)"
         );
     }
@@ -206,7 +198,7 @@ mod tests {
         let e = NetError::netlink("create bridge br0", err);
         assert_eq!(e.errno(), Some(libc::EEXIST));
         assert_eq!(
-            e.to_string(),
+            with_causes(&e),
             "create bridge br0: file exists (os error 17)"
         );
         assert_eq!(errno_of(&rtnetlink::Error::RequestFailed), None);

@@ -91,7 +91,7 @@ impl Node {
     ) -> Result<(), NetError> {
         let verb = if replace { "replace" } else { "add" };
         let op = format!("{verb} route {dst} via {gw} proto {VNET_ROUTE_PROTO}");
-        let msg = node_route(dst, Some(gw)).map_err(|e| invalid(&op, e))?;
+        let msg = node_route(dst, Some(gw)).map_err(|e| NetError::invalid(&op, e))?;
         let request = self.host.handle.route().add(msg);
         let request = if replace { request.replace() } else { request };
         match request.execute().await {
@@ -112,7 +112,7 @@ impl Node {
             Some(gw) => format!("delete route {dst} via {gw} proto {VNET_ROUTE_PROTO}"),
             None => format!("delete route {dst} proto {VNET_ROUTE_PROTO}"),
         };
-        let msg = node_route(dst, gw).map_err(|e| invalid(&op, e))?;
+        let msg = node_route(dst, gw).map_err(|e| NetError::invalid(&op, e))?;
         match self.host.handle.route().del(msg).execute().await {
             Err(e) if matches!(errno_of(&e), Some(libc::ESRCH) | Some(libc::ENOENT)) => Ok(()),
             other => other.map_err(|e| NetError::netlink(op, e)),
@@ -129,14 +129,6 @@ fn node_route(dst: IpNet, gw: Option<IpAddr>) -> Result<RouteMessage, String> {
         b = b.gateway(gw).map_err(|e| e.to_string())?;
     }
     Ok(b.build())
-}
-
-fn invalid(op: &str, err: impl std::fmt::Display) -> NetError {
-    NetError::Netlink {
-        op: op.to_string(),
-        errno: Some(libc::EINVAL),
-        msg: err.to_string(),
-    }
 }
 
 /// The interface's own address of an `RTM_NEWADDR` (`IFA_LOCAL` for IPv4).

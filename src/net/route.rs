@@ -64,12 +64,12 @@ impl Node {
         let link = self.require(ns, dev).await?;
         let mut builder = RouteMessageBuilder::<IpAddr>::new()
             .destination_prefix(dst.network(), dst.prefix_len())
-            .map_err(|e| invalid(&op, e))?
+            .map_err(|e| NetError::invalid(&op, e))?
             .output_interface(link.index)
             // What `ip route add` and the reference plugin use (rtnetlink defaults to static).
             .protocol(RouteProtocol::Boot);
         builder = match gw {
-            Some(gw) => builder.gateway(gw).map_err(|e| invalid(&op, e))?,
+            Some(gw) => builder.gateway(gw).map_err(|e| NetError::invalid(&op, e))?,
             None => builder.scope(RouteScope::Link),
         };
         // NLM_F_CREATE without NLM_F_EXCL (`ip route prepend`), as the reference plugins'
@@ -90,15 +90,6 @@ impl Node {
             }
         }
         Ok(())
-    }
-}
-
-/// rtnetlink refuses to build the message (e.g. an IPv4 route via an IPv6 gateway).
-fn invalid(op: &str, err: impl std::fmt::Display) -> NetError {
-    NetError::Netlink {
-        op: op.to_string(),
-        errno: Some(libc::EINVAL),
-        msg: err.to_string(),
     }
 }
 

@@ -18,7 +18,6 @@ use super::trace;
 use crate::plan::build::{add_ops, finish_result, Iface, RESULT_IFACES};
 
 pub fn add(req: &Request) -> Result<CniResult, Error> {
-    let cluster = ClusterConf::from_config(&req.conf.raw)?;
     let node = Node::open(req.env.netns.as_deref())?;
     if node.link(Ns::Pod, &req.env.ifname)?.is_some() {
         return Err(Error::IfnameExists {
@@ -29,10 +28,10 @@ pub fn add(req: &Request) -> Result<CniResult, Error> {
     // delegated plugin's answer) can still fail, and must fail before the node changes.
     let mut res = ipam::add(req)?;
     let mut routes_then_pod = || {
-        if let Some(c) = &cluster {
+        if let Some(c) = &req.cluster {
             sync_routes(&node, c)?;
         }
-        configure(req, &node, res.as_mut(), cluster.as_ref())
+        configure(req, &node, res.as_mut())
     };
     routes_then_pod().inspect_err(|_| {
         if let Err(e) = ipam::del(req) {
@@ -59,12 +58,7 @@ fn sync_routes(node: &Node, c: &ClusterConf) -> Result<(), Error> {
     Ok(())
 }
 
-fn configure(
-    req: &Request,
-    node: &Node,
-    res: Option<&mut CniResult>,
-    cluster: Option<&ClusterConf>,
-) -> Result<CniResult, Error> {
+fn configure(req: &Request, node: &Node, res: Option<&mut CniResult>) -> Result<CniResult, Error> {
     let host_veth = free_veth_name(node)?;
     let mut result = match res {
         Some(r) => {
@@ -74,7 +68,7 @@ fn configure(
         None => CniResult::default(),
     };
     let ips = (!result.ips.is_empty()).then_some(&result);
-    let masq = super::masq::add_op(req, cluster, &result);
+    let masq = super::masq::add_op(req, &result);
     let ops = add_ops(&req.conf, &req.env.ifname, &host_veth, ips, masq);
     trace::plan_on(
         node,

@@ -62,8 +62,8 @@ impl fmt::Display for DelegateError {
                     dirs.join(":")
                 )
             }
-            DelegateError::Exec { plugin, source } => {
-                write!(f, "run ipam plugin {}: {source}", plugin.display())
+            DelegateError::Exec { plugin, .. } => {
+                write!(f, "run ipam plugin {}", plugin.display())
             }
             DelegateError::Failed { plugin, error } => write!(f, "ipam plugin {plugin:?}: {error}"),
             DelegateError::Loop { plugin, why } => {
@@ -79,7 +79,14 @@ impl fmt::Display for DelegateError {
     }
 }
 
-impl std::error::Error for DelegateError {}
+impl std::error::Error for DelegateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DelegateError::Exec { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
 
 pub fn find(plugin: &str, cni_path: &[PathBuf]) -> Result<PathBuf, DelegateError> {
     if cni_path.is_empty() {

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::cluster::ClusterError;
+use crate::cni::error::with_causes;
 use crate::cni::{code, CniError};
 use crate::ipam::IpamError;
 use crate::net::NetError;
@@ -76,23 +77,15 @@ impl From<DelegateError> for Error {
     }
 }
 
+/// The CNI `msg`: each failure with its causes (`with_causes`), several joined by `; `.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Cni(e) => write!(f, "{e}"),
-            // IPAM keeps the cause in `source()`; a CNI message must carry it.
-            Error::Ipam(e) => {
-                write!(f, "{e}")?;
-                let mut cause = std::error::Error::source(e);
-                while let Some(c) = cause {
-                    write!(f, ": {c}")?;
-                    cause = c.source();
-                }
-                Ok(())
-            }
-            Error::Net(e) => write!(f, "{e}"),
-            Error::Delegate(e) => write!(f, "{e}"),
-            Error::Cluster(e) => write!(f, "{e}"),
+            Error::Ipam(e) => f.write_str(&with_causes(e)),
+            Error::Net(e) => f.write_str(&with_causes(e)),
+            Error::Delegate(e) => f.write_str(&with_causes(e)),
+            Error::Cluster(e) => f.write_str(&with_causes(e)),
             Error::IfnameExists { ifname } => {
                 write!(
                     f,
@@ -144,10 +137,9 @@ pub fn to_cni(e: &Error) -> CniError {
             NetError::NotABridge { .. } => code::NOT_A_BRIDGE,
             NetError::BridgeAddrConflict { .. } => code::BRIDGE_ADDRESS_CONFLICT,
             n if is_transient(n.errno()) => code::TRY_AGAIN,
-            NetError::Netlink { .. }
-            | NetError::Sysctl { .. }
-            | NetError::Namespace(_)
-            | NetError::Nft { .. } => code::KERNEL,
+            NetError::Netlink { .. } | NetError::Sysctl { .. } | NetError::Namespace(_) => {
+                code::KERNEL
+            }
         },
         Error::Cluster(ClusterError::Io { source, .. }) if is_transient(source.raw_os_error()) => {
             code::TRY_AGAIN

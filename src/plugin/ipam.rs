@@ -6,14 +6,14 @@ use crate::plan::build::ipam_result;
 
 use super::delegate;
 use super::error::Error;
-use super::request::Request;
+use super::request::{Ipam, Request};
 
 /// Reserves the pod's addresses. `None` for a layer-2-only network (no `ipam.type`).
 pub fn add(req: &Request) -> Result<Option<CniResult>, Error> {
-    let conf = match (&req.ipam, &req.conf.ipam_type) {
-        (Some(conf), _) => conf,
-        (None, Some(kind)) => return delegated_add(req, kind).map(Some),
-        (None, None) => return Ok(None),
+    let conf = match &req.ipam {
+        Ipam::BuiltIn(conf) => conf,
+        Ipam::Delegate(kind) => return delegated_add(req, kind).map(Some),
+        Ipam::None => return Ok(None),
     };
     conf.check_gateways()?;
     // Read resolv.conf before reserving, so its failure leaves nothing to undo.
@@ -59,9 +59,9 @@ fn delegated_add(req: &Request, kind: &str) -> Result<CniResult, Error> {
 
 /// Releases the pod's addresses; unknown IDs are fine.
 pub fn del(req: &Request) -> Result<(), Error> {
-    match (&req.ipam, &req.conf.ipam_type) {
-        (None, None) => Ok(()),
-        (Some(conf), _) => {
+    match &req.ipam {
+        Ipam::None => Ok(()),
+        Ipam::BuiltIn(conf) => {
             ipam::release(
                 &conf.data_dir,
                 &req.conf.name,
@@ -70,7 +70,7 @@ pub fn del(req: &Request) -> Result<(), Error> {
             )?;
             Ok(())
         }
-        (None, Some(kind)) => delegated(req, kind, "DEL"),
+        Ipam::Delegate(kind) => delegated(req, kind, "DEL"),
     }
 }
 
@@ -81,9 +81,9 @@ fn delegated(req: &Request, kind: &str, command: &str) -> Result<(), Error> {
 
 /// CHECK: the store still holds exactly the addresses `prevResult` lists for this pod.
 pub fn check(req: &Request, prev: &CniResult) -> Result<(), Error> {
-    match (&req.ipam, &req.conf.ipam_type) {
-        (None, None) => Ok(()),
-        (Some(conf), _) => {
+    match &req.ipam {
+        Ipam::None => Ok(()),
+        Ipam::BuiltIn(conf) => {
             let held = ipam::find(
                 &conf.data_dir,
                 &req.conf.name,
@@ -108,26 +108,26 @@ pub fn check(req: &Request, prev: &CniResult) -> Result<(), Error> {
             }
             Ok(())
         }
-        (None, Some(kind)) => delegated(req, kind, "CHECK"),
+        Ipam::Delegate(kind) => delegated(req, kind, "CHECK"),
     }
 }
 
 pub fn gc(req: &Request, valid: &[(String, String)]) -> Result<(), Error> {
-    match (&req.ipam, &req.conf.ipam_type) {
-        (None, None) => Ok(()),
-        (Some(conf), _) => {
+    match &req.ipam {
+        Ipam::None => Ok(()),
+        Ipam::BuiltIn(conf) => {
             ipam::gc(&conf.data_dir, &req.conf.name, valid)?;
             Ok(())
         }
-        (None, Some(kind)) => delegated(req, kind, "GC"),
+        Ipam::Delegate(kind) => delegated(req, kind, "GC"),
     }
 }
 
 /// STATUS: code 50 when a range set has no free address.
 pub fn status(req: &Request) -> Result<(), Error> {
-    match (&req.ipam, &req.conf.ipam_type) {
-        (None, None) => Ok(()),
-        (Some(conf), _) => {
+    match &req.ipam {
+        Ipam::None => Ok(()),
+        Ipam::BuiltIn(conf) => {
             let full = ipam::exhausted_sets(conf, &req.conf.name)?;
             if full.is_empty() {
                 return Ok(());
@@ -141,14 +141,14 @@ pub fn status(req: &Request) -> Result<(), Error> {
             )
             .into())
         }
-        (None, Some(kind)) => delegated(req, kind, "STATUS"),
+        Ipam::Delegate(kind) => delegated(req, kind, "STATUS"),
     }
 }
 
 /// The addresses the built-in store holds for this attachment (none for a delegated or
 /// no IPAM): DEL reads them before releasing, to find the pod's masquerade elements.
 pub fn held(req: &Request) -> Result<Vec<std::net::IpAddr>, Error> {
-    match &req.ipam {
+    match req.ipam.builtin() {
         Some(conf) => Ok(ipam::find(
             &conf.data_dir,
             &req.conf.name,
@@ -161,5 +161,8 @@ pub fn held(req: &Request) -> Result<Vec<std::net::IpAddr>, Error> {
 
 /// The subnets of the built-in IPAM's ranges (none for a delegated or no IPAM).
 pub fn subnets(req: &Request) -> Vec<ipnet::IpNet> {
-    req.ipam.as_ref().map(IpamConf::subnets).unwrap_or_default()
+    req.ipam
+        .builtin()
+        .map(IpamConf::subnets)
+        .unwrap_or_default()
 }

@@ -5,7 +5,6 @@
 
 use std::net::IpAddr;
 
-use crate::cluster::ClusterConf;
 use crate::cni::CniResult;
 use crate::net::Node;
 use crate::plan::masq::{
@@ -87,13 +86,16 @@ pub fn gc(req: &Request, valid: &[(String, String)]) -> Result<(), Error> {
 /// ADD's masquerade op: the pod's addresses into the network's sets, the rule leaving
 /// alone the node table's pod network (or its subnets), the network's ranges and the
 /// pod's own subnet.
-pub fn add_op(req: &Request, cluster: Option<&ClusterConf>, res: &CniResult) -> Option<Op> {
+pub fn add_op(req: &Request, res: &CniResult) -> Option<Op> {
     plan::add_op(
         &req.conf,
         &ipam::subnets(req),
         &req.env.container_id,
         &req.env.ifname,
-        &cluster.map(|c| c.table.pod_network()).unwrap_or_default(),
+        &req.cluster
+            .as_ref()
+            .map(|c| c.table.pod_network())
+            .unwrap_or_default(),
         res,
     )
 }
@@ -102,9 +104,7 @@ pub fn add_op(req: &Request, cluster: Option<&ClusterConf>, res: &CniResult) -> 
 /// this attachment, and the network's rule reads the set with the exclusions this config
 /// gives (what ADD would put there now).
 pub fn check(req: &Request, node: &Node, prev: &CniResult) -> Result<(), Error> {
-    let Some(Op::AddMasquerade { exclude, .. }) =
-        add_op(req, ClusterConf::from_config(&req.conf.raw)?.as_ref(), prev)
-    else {
+    let Some(Op::AddMasquerade { exclude, .. }) = add_op(req, prev) else {
         return Ok(());
     };
     let want = tag(&req.conf.name, &req.env.container_id, &req.env.ifname);

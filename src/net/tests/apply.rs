@@ -26,7 +26,7 @@ fn failed_route_rolls_back_the_veth() {
     });
     assert_eq!(err.errno(), Some(libc::ENETUNREACH), "{err}");
     assert_eq!(
-        err.to_string(),
+        crate::cni::error::with_causes(&err),
         "add route 0.0.0.0/0 via 192.0.2.1 dev eth0 in pod: network is unreachable (os error 101)"
     );
     assert!(lab.link(&lab.node, "vethrb0").is_none());
@@ -102,7 +102,7 @@ fn unknown_device_is_enodev() {
     });
     assert_eq!(err.errno(), Some(libc::ENODEV));
     assert_eq!(
-        err.to_string(),
+        crate::cni::error::with_causes(&err),
         "find link nosuch0 in pod: no such device (os error 19)"
     );
 }

@@ -61,9 +61,9 @@ fn veth_name_clash_in_pod_is_eexist() {
         node.apply(&[add_veth("vethclash")]).unwrap_err()
     });
     assert_eq!(err.errno(), Some(libc::EEXIST), "{err}");
-    assert!(err
-        .to_string()
-        .starts_with("add veth vethclash peer eth0: "));
+    assert_eq!(err.to_string(), "add veth vethclash peer eth0");
+    assert!(crate::cni::error::with_causes(&err)
+        .starts_with("add veth vethclash peer eth0: file exists"));
     assert!(lab.link(&lab.node, "vethclash").is_none());
 }
 
