@@ -11,6 +11,7 @@
 //! ipam      host-local: ranges, allocator, the on-disk store
 //! cni       the protocol: env, config types, results, error codes
 //! files     opening files vnet did not make, safely
+//! hash      the one persisted hash (FNV-1a)
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -19,6 +20,7 @@ pub mod cluster;
 pub mod cni;
 pub mod explain;
 pub mod files;
+pub mod hash;
 pub mod ipam;
 pub mod net;
 pub mod plan;
@@ -27,7 +29,7 @@ pub mod plugin;
 /// The module layers, lowest first: a module may use only modules before it. Checked by
 /// `tests/layers.rs`. (The allocator, `arena.rs`, belongs to the binary alone.)
 pub const LAYERS: &[&[&str]] = &[
-    &["files"],
+    &["files", "hash"],
     &["cni"],
     &["ipam"],
     &["plan"],

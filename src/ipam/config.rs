@@ -7,7 +7,7 @@ use super::range_set::RangeSet;
 use super::{IpamConf, IpamError, Route};
 use serde_json::Value;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 
 const DEFAULT_DATA_DIR: &str = "/var/lib/cni/networks";
 
@@ -22,15 +22,14 @@ impl IpamConf {
         }
         let ipam = json::object(top, "", "ipam")?
             .ok_or_else(|| IpamError::Config("IPAM config missing 'ipam' key".into()))?;
+        let data_dir = data_dir(ipam)?;
         let runtime = json::object(top, "", "runtimeConfig")?;
         let range_sets = range_sets(ipam, runtime)?;
         check_version_limit(top, &range_sets)?;
         Ok(IpamConf {
             range_sets,
             routes: routes(ipam)?,
-            data_dir: json::string(ipam, "ipam", "dataDir")?
-                .unwrap_or(DEFAULT_DATA_DIR)
-                .into(),
+            data_dir,
             resolv_conf: json::string(ipam, "ipam", "resolvConf")?.map(PathBuf::from),
             requested: requested(top, runtime, args_ips)?,
         })
@@ -139,6 +138,34 @@ fn check_version_limit(top: &Object, sets: &[RangeSet]) -> Result<(), IpamError>
     )))
 }
 
+/// Longest `ipam.dataDir` accepted (the kernel's PATH_MAX, less room for the network
+/// directory and file name that get appended).
+const MAX_DATA_DIR: usize = 4096 - 256 - 64;
+
+/// `ipam.dataDir` must name a plain absolute directory: no `..` to climb out of where the
+/// operator pointed it, no NUL, not overlong.
+fn data_dir(ipam: &Object) -> Result<PathBuf, IpamError> {
+    let Some(dir) = json::string(ipam, "ipam", "dataDir")? else {
+        return Ok(DEFAULT_DATA_DIR.into());
+    };
+    let path = Path::new(dir);
+    let why = if dir.contains('\0') {
+        "contains NUL"
+    } else if dir.len() > MAX_DATA_DIR {
+        "is too long"
+    } else if !path.is_absolute() {
+        "is not an absolute path"
+    } else if path.components().any(|c| c == Component::ParentDir) {
+        "contains \"..\""
+    } else {
+        return Ok(path.to_path_buf());
+    };
+    Err(IpamError::Config(format!(
+        "\"ipam.dataDir\" {:?} {why}",
+        dir.chars().take(200).collect::<String>()
+    )))
+}
+
 fn routes(ipam: &Object) -> Result<Vec<Route>, IpamError> {
     let mut out = Vec::new();
     for (i, r) in json::array(ipam, "ipam", "routes")?.iter().enumerate() {
@@ -146,10 +173,10 @@ fn routes(ipam: &Object) -> Result<Vec<Route>, IpamError> {
         let obj = as_object(r, &path)?;
         let dst = json::string(obj, &path, "dst")?
             .ok_or_else(|| IpamError::Config(format!("{path}: missing dst")))?;
-        out.push(Route {
-            dst: json::parse_cidr(dst, &json::join(&path, "dst"))?,
-            gw: json::ip_field(obj, &path, "gw")?,
-        });
+        out.push(Route::new(
+            json::parse_cidr(dst, &json::join(&path, "dst"))?,
+            json::ip_field(obj, &path, "gw")?,
+        ));
     }
     Ok(out)
 }

@@ -227,3 +227,36 @@ fn null_and_empty_values_count_as_absent() {
     assert_eq!(c.data_dir.to_str(), Some("/var/lib/cni/networks"));
     assert_eq!(c.resolv_conf, None);
 }
+
+#[test]
+fn data_dir_must_stay_where_it_points() {
+    let parse = |d: serde_json::Value| {
+        IpamConf::parse(
+            &json!({"name": "n", "ipam": {"subnet": "10.1.0.0/24", "dataDir": d}}),
+            &[],
+        )
+    };
+    assert_eq!(
+        parse(json!("/run/vnet/./ipam")).unwrap().data_dir,
+        std::path::PathBuf::from("/run/vnet/./ipam")
+    );
+    // Empty is the default, as in the reference.
+    assert_eq!(
+        parse(json!("")).unwrap().data_dir,
+        std::path::PathBuf::from("/var/lib/cni/networks")
+    );
+    let long = format!("/{}", "d".repeat(5000));
+    for bad in [
+        "networks",
+        "../x",
+        "/var/lib/../../etc",
+        "/a/..",
+        "/a\0b",
+        &long,
+    ] {
+        let e = parse(json!(bad)).unwrap_err();
+        assert!(matches!(e, IpamError::Config(_)), "{bad:?}: {e:?}");
+        assert!(e.to_string().contains("ipam.dataDir"), "{e}");
+    }
+    assert!(matches!(parse(json!(5)), Err(IpamError::Config(_))));
+}

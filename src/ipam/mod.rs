@@ -71,12 +71,9 @@ pub struct IpamConf {
     pub requested: Vec<IpAddr>,
 }
 
-/// A route from `ipam.routes`, returned verbatim; without `gw` the plugin uses the gateway.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    pub dst: IpNet,
-    pub gw: Option<IpAddr>,
-}
+/// A route from `ipam.routes` is the result's own type, returned verbatim; without `gw`
+/// the plugin uses the gateway.
+pub use crate::cni::result::Route;
 
 /// One allocated address: the IP with its subnet's prefix length, and the range's gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -55,13 +55,7 @@ pub(crate) fn touch(dir: &File, boot: u64) -> io::Result<Option<Stamp>> {
 /// FNV-1a over `parts`, then the splitmix64 finalizer: stable across builds and versions
 /// (std's hashers are not), and well spread in the low bits a power-of-two table uses.
 pub(crate) fn fnv(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for b in *part {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
+    let mut h = crate::hash::fnv1a64(parts.iter().flat_map(|p| p.iter().copied()));
     h ^= h >> 30;
     h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h ^= h >> 27;

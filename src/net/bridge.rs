@@ -29,14 +29,9 @@ impl Node {
             let msg = LinkUnspec::new_with_index(link.index)
                 .promiscuous(true)
                 .build();
-            self.host
-                .handle
-                .link()
-                .set(msg)
-                .execute()
-                .await
-                .map_err(|e| NetError::netlink(format!("set {name} promisc on"), e))?;
-            self.changed(Ns::Host, name, |l| l.promisc = true);
+            let op = || format!("set {name} promisc on");
+            self.change_link(Ns::Host, &link, msg, op, |l| l.promisc = true)
+                .await?;
         }
         Ok(())
     }
@@ -88,14 +83,7 @@ impl Node {
         let msg = LinkUnspec::new_with_index(link.index)
             .address(mac.to_vec())
             .build();
-        self.host
-            .handle
-            .link()
-            .set(msg)
-            .execute()
+        self.change_link(Ns::Host, &link, msg, || op, |l| l.mac = Some(mac))
             .await
-            .map_err(|e| NetError::netlink(op, e))?;
-        self.changed(Ns::Host, dev, |l| l.mac = Some(mac));
-        Ok(())
     }
 }

@@ -153,7 +153,31 @@ impl Node {
             .insert((ns, link.name.clone()), link);
     }
 
-    /// Applies a change the kernel acknowledged to the remembered link, if any.
+    /// Every change to a link's attributes goes through here: `RTM_NEWLINK` for `link`,
+    /// then, once the kernel acknowledged it, `update` applied to the remembered copy, so
+    /// what this call remembers never disagrees with what it did. Links it creates are
+    /// not remembered until read (`find`), and addresses are not part of `Link`.
+    pub(crate) async fn change_link(
+        &self,
+        ns: Ns,
+        link: &Link,
+        msg: LinkMessage,
+        op: impl FnOnce() -> String,
+        update: impl FnOnce(&mut Link),
+    ) -> Result<(), NetError> {
+        self.handle(ns)?
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(|e| NetError::netlink(format!("{}{}", op(), ns_suffix(ns)), e))?;
+        self.changed(ns, &link.name, update);
+        Ok(())
+    }
+
+    /// Applies a change the kernel acknowledged to the remembered link, if any: for
+    /// `change_link`, and the one change that is not an `RTM_NEWLINK` of the link itself
+    /// (a bridge port's hairpin flag).
     pub(crate) fn changed(&self, ns: Ns, name: &str, f: impl FnOnce(&mut Link)) {
         if let Some(link) = self.known.borrow_mut().get_mut(&(ns, name.to_string())) {
             f(link);
@@ -183,14 +207,8 @@ impl Node {
             return Ok(());
         }
         let msg = LinkUnspec::new_with_index(link.index).up().build();
-        self.handle(ns)?
-            .link()
-            .set(msg)
-            .execute()
+        self.change_link(ns, &link, msg, || format!("set {name} up"), |l| l.up = true)
             .await
-            .map_err(|e| NetError::netlink(format!("set {name} up{}", ns_suffix(ns)), e))?;
-        self.changed(ns, name, |l| l.up = true);
-        Ok(())
     }
 
     /// Enslave `dev` to `master` (host namespace).
@@ -200,15 +218,14 @@ impl Node {
         let msg = LinkUnspec::new_with_index(port.index)
             .controller(bridge.index)
             .build();
-        self.host
-            .handle
-            .link()
-            .set(msg)
-            .execute()
-            .await
-            .map_err(|e| NetError::netlink(format!("set {dev} master {master}"), e))?;
-        self.changed(Ns::Host, dev, |l| l.master = Some(bridge.index));
-        Ok(())
+        self.change_link(
+            Ns::Host,
+            &port,
+            msg,
+            || format!("set {dev} master {master}"),
+            |l| l.master = Some(bridge.index),
+        )
+        .await
     }
 }
 

@@ -255,11 +255,7 @@ pub fn ipam_result(
                 interface: None,
             })
             .collect(),
-        routes: conf
-            .routes
-            .iter()
-            .map(|r| Route::new(r.dst, r.gw))
-            .collect(),
+        routes: conf.routes.clone(),
         dns,
     }
 }

@@ -123,14 +123,7 @@ pub const NFT_CHAIN: &str = "postrouting";
 
 /// FNV-1a 64 over the parts, each followed by a NUL so ("ab","c") ≠ ("a","bc").
 pub fn fnv1a(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for b in part.bytes().chain([0]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    h
+    crate::hash::fnv1a64(parts.iter().flat_map(|p| p.bytes().chain([0])))
 }
 
 impl Op {
