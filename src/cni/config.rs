@@ -206,7 +206,10 @@ impl NetConf {
     }
 
     /// For vnet running as `host-local`: stdin is the main plugin's config, whose keys are
-    /// none of our business; only the version, the name and `ipam` matter.
+    /// none of our business; only the version, the name and `ipam` matter. The bridge
+    /// fields are left off and empty rather than split into a type of their own: on this
+    /// path `plugin::run` calls nothing but the IPAM entry points, which read the
+    /// version, the name, `prevResult` and `ipam`, never the bridge fields.
     pub fn parse_ipam_only(raw: Value) -> Result<NetConf, CniError> {
         let (version, o, name) = header(&raw)?;
         if json::opt_obj(o, "ipam")?.is_none() {
