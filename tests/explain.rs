@@ -227,6 +227,25 @@ fn trace_prints_what_was_done_on_a_node_that_has_its_bridge() {
             && second.contains("10.244.8.3"),
         "{second}"
     );
+    // The store's steps too: the lock, where round robin stood, the file it made.
+    let dir = node.net_dir().display().to_string();
+    assert!(second.contains(&format!("{dir}/lock")), "{second}");
+    assert!(
+        second.contains(
+            "last_reserved_ip.0 is 10.244.8.2: round robin takes the next free address, 10.244.8.3"
+        ),
+        "{second}"
+    );
+    assert!(second.contains(&format!("{dir}/10.244.8.3")), "{second}");
+    let del = Cni::new(Some(&node.ns))
+        .pod("DEL", "t2", &b.path(), "eth0")
+        .env("VNET_TRACE", "1")
+        .run_json(&node.conf);
+    let stderr = del.stderr.clone();
+    del.ok();
+    assert!(stderr.contains("vnet DEL IPAM t2"), "{stderr}");
+    assert!(stderr.contains(&format!("{dir}/10.244.8.3")), "{stderr}");
+    assert_eq!(node.reserved(), vec!["10.244.8.2"]);
 }
 
 /// Explain reads the node and says when the real ADD would fail or misbehave: a bridge

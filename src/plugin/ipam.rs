@@ -7,6 +7,7 @@ use crate::plan::build::ipam_result;
 use super::delegate;
 use super::error::Error;
 use super::request::{Ipam, Request};
+use super::trace;
 
 /// Reserves the pod's addresses. `None` for a layer-2-only network (no `ipam.type`).
 pub fn add(req: &Request) -> Result<Option<CniResult>, Error> {
@@ -29,7 +30,17 @@ pub fn add(req: &Request) -> Result<Option<CniResult>, Error> {
         }
         None => Default::default(),
     };
-    let allocs = ipam::allocate(conf, &req.conf.name, &req.env.container_id, &req.env.ifname)?;
+    let (name, id, ifname) = (&req.conf.name, &req.env.container_id, &req.env.ifname);
+    // Tracing shows where round robin stood before this reservation.
+    let last_before = trace::enabled().map(|_| {
+        ipam::preview_add(conf, name, id, ifname)
+            .map(|p| p.last_before)
+            .unwrap_or_default()
+    });
+    let allocs = ipam::allocate(conf, name, id, ifname)?;
+    if let Some(before) = last_before {
+        trace::ipam_add(conf.data_dir.join(name), before, &allocs, id, ifname);
+    }
     Ok(Some(ipam_result(conf, allocs, dns)))
 }
 
@@ -62,12 +73,12 @@ pub fn del(req: &Request) -> Result<(), Error> {
     match &req.ipam {
         Ipam::None => Ok(()),
         Ipam::BuiltIn(conf) => {
-            ipam::release(
-                &conf.data_dir,
-                &req.conf.name,
-                &req.env.container_id,
-                &req.env.ifname,
-            )?;
+            let (name, id, ifname) = (&req.conf.name, &req.env.container_id, &req.env.ifname);
+            if trace::enabled().is_some() {
+                let held = ipam::preview_del(&conf.data_dir, name, id, ifname);
+                trace::ipam_del(&conf.data_dir.join(name), &held, id, ifname);
+            }
+            ipam::release(&conf.data_dir, name, id, ifname)?;
             Ok(())
         }
         Ipam::Delegate(kind) => delegated(req, kind, "DEL"),

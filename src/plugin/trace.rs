@@ -6,6 +6,11 @@
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use crate::explain::store;
+use crate::ipam::{AddPreview, Allocation};
 use crate::net::Node;
 use crate::plan::render::{lines, render, Facts, Line, PodNs};
 use crate::plan::Op;
@@ -29,25 +34,62 @@ pub fn plan_on(node: &Node, command: &str, id: &str, netns: Option<&std::path::P
         Some(b) => node.facts(b, network),
         None => Facts::default(),
     };
-    write(command, id, netns, ops, &facts);
+    write_ops(command, id, netns, ops, &facts);
 }
 
-fn enabled() -> Option<std::ffi::OsString> {
+pub fn enabled() -> Option<std::ffi::OsString> {
     std::env::var_os("VNET_TRACE").filter(|v| !v.is_empty() && v != "0")
 }
 
 /// Traces ops that do not depend on what exists (deletions, route sync).
 pub fn plan(command: &str, id: &str, netns: Option<&std::path::Path>, ops: &[Op]) {
-    write(command, id, netns, ops, &Facts::default());
+    write_ops(command, id, netns, ops, &Facts::default());
 }
 
-fn write(command: &str, id: &str, netns: Option<&std::path::Path>, ops: &[Op], facts: &Facts) {
+/// The store's steps of an ADD that reserved `allocs` in `dir`, as `vnet explain` prints
+/// them: `last_before` is each range set's `last_reserved_ip` read before the
+/// reservation (read only when tracing).
+pub fn ipam_add(
+    dir: PathBuf,
+    last_before: Vec<Option<IpAddr>>,
+    allocs: &[Allocation],
+    id: &str,
+    ifname: &str,
+) {
+    let preview = AddPreview {
+        dir,
+        allocations: allocs.to_vec(),
+        last_before,
+    };
+    write("ADD IPAM", id, None, store::add_lines(&preview, id, ifname));
+}
+
+/// The store's steps of a DEL releasing `held` from `dir`.
+pub fn ipam_del(dir: &Path, held: &[IpAddr], id: &str, ifname: &str) {
+    write(
+        "DEL IPAM",
+        id,
+        None,
+        store::del_lines(dir, held, id, ifname),
+    );
+}
+
+fn write_ops(command: &str, id: &str, netns: Option<&Path>, ops: &[Op], facts: &Facts) {
+    if enabled().is_none() {
+        return;
+    }
+    let netns_text = netns.map(|p| p.display().to_string()).unwrap_or_default();
+    let body = lines(ops, &PodNs::from_path(&netns_text), facts);
+    write(command, id, netns, body);
+}
+
+fn write(command: &str, id: &str, netns: Option<&Path>, body: Vec<Line>) {
     let Some(target) = enabled() else {
         return;
     };
     let netns = netns.map(|p| p.display().to_string()).unwrap_or_default();
     let mut all = vec![Line::note(format!("vnet {command} {id} {netns}"))];
-    all.extend(lines(ops, &PodNs::from_path(&netns), facts));
+    all.extend(body);
     let text = render(&all);
     if target == "1" {
         eprint!("{text}");
