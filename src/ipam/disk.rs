@@ -58,17 +58,15 @@ pub(crate) struct DiskStore {
     _lock: Flock<File>,
 }
 
+/// The lock file as ADD opens it: read-only with O_CREAT, like the reference.
+pub(crate) const LOCK_CREATE: Open = Open::ReadCreate(0o750);
+
 /// The lock file, opened without creating it; `None` if it does not exist. Something
 /// else than a regular file under that name (a FIFO would block the open, a symlink
 /// would be followed) is an error: every ADD of the network would otherwise hang on it.
-pub(crate) fn open_lock(dir: &Dir, create: bool) -> Result<Option<Flock<File>>, IpamError> {
+pub(crate) fn open_lock(dir: &Dir, how: Open) -> Result<Option<Flock<File>>, IpamError> {
     let path = dir.join("lock");
-    // Read-only with O_CREAT, like the reference.
-    let how = if create {
-        Open::ReadCreate(0o750)
-    } else {
-        Open::Read
-    };
+    let create = matches!(how, Open::ReadCreate(_));
     let file = match dir.open_file("lock", how) {
         Ok(f) => f,
         Err(e) if !create && e.kind() == ErrorKind::NotFound => return Ok(None),
@@ -118,7 +116,7 @@ impl DiskStore {
             }),
             None => None,
         };
-        let lock = open_lock(&dir, true)?
+        let lock = open_lock(&dir, LOCK_CREATE)?
             .ok_or_else(|| IpamError::io("lock", &path, ErrorKind::NotFound.into()))?;
         let mut store = DiskStore {
             dir,

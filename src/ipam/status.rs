@@ -8,6 +8,7 @@ use super::range_set::RangeSet;
 use super::scan::{self, Scan};
 use super::store::Owner;
 use super::{disk, stamp, IpamError};
+use crate::files::Open;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -150,7 +151,7 @@ pub fn status(
     let found = if exists {
         let d = Dir::open(&dir).map_err(|e| IpamError::io("open", &dir, e))?;
         // Without the lock a file the reference is just writing would look empty.
-        let lock = disk::open_lock(&d, false).ok().flatten();
+        let lock = disk::open_lock(&d, Open::Read).ok().flatten();
         report.locked = lock.is_some();
         let found = scan::scan(&d, scan::Times::Read)?;
         let entries: Vec<(u64, IpAddr)> = found

@@ -8,6 +8,15 @@ use netlink_packet_route::address::{AddressAttribute, AddressHeaderFlags, Addres
 
 use super::{error::errno_of, ns_suffix, NetError, Node, Ns};
 
+/// Whether the kernel runs duplicate address detection on a new IPv6 address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dad {
+    /// As the interface's `accept_dad` says (the pod's: see the plan's sysctls).
+    AsConfigured,
+    /// `IFA_F_NODAD`: the address is usable at once.
+    Skip,
+}
+
 impl Node {
     /// Every address on `dev` in `ns` (global and link-local; the caller filters).
     pub fn addrs(&self, ns: Ns, dev: &str) -> Result<Vec<IpNet>, NetError> {
@@ -38,14 +47,14 @@ impl Node {
         ns: Ns,
         dev: &str,
         addr: IpNet,
-        nodad: bool,
+        dad: Dad,
     ) -> Result<(), NetError> {
         let link = self.require(ns, dev).await?;
         let mut request =
             self.handle(ns)?
                 .address()
                 .add(link.index, addr.addr(), addr.prefix_len());
-        if nodad && addr.addr().is_ipv6() {
+        if dad == Dad::Skip && addr.addr().is_ipv6() {
             request.message_mut().header.flags |= AddressHeaderFlags::Nodad;
         }
         request.execute().await.map_err(|e| {
@@ -91,7 +100,7 @@ impl Node {
                 _ => {}
             }
         }
-        match self.add_addr(Ns::Host, dev, wanted, true).await {
+        match self.add_addr(Ns::Host, dev, wanted, Dad::Skip).await {
             // A parallel ADD put the same address there first.
             Err(e) if e.errno() == Some(libc::EEXIST) => Ok(()),
             other => other,

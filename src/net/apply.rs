@@ -2,6 +2,8 @@
 
 use crate::plan::Op;
 
+use super::addr::Dad;
+use super::node_routes::RouteWrite;
 use super::{NetError, Node};
 
 impl Node {
@@ -54,16 +56,20 @@ impl Node {
                 Err(NetError::Sysctl { .. }) if *optional => Ok(()),
                 other => other,
             },
-            Op::AddAddr { ns, dev, addr } => self.block_on(self.add_addr(*ns, dev, *addr, false)),
+            Op::AddAddr { ns, dev, addr } => {
+                self.block_on(self.add_addr(*ns, dev, *addr, Dad::AsConfigured))
+            }
             Op::EnsureBridgeAddr { dev, addr, force } => {
                 self.block_on(self.ensure_bridge_addr(dev, *addr, *force))
             }
             Op::PinMac { dev } => self.block_on(self.pin_mac(dev)),
             Op::AddRoute { ns, dst, gw, dev } => self.block_on(self.add_route(*ns, *dst, *gw, dev)),
             Op::DelLink { ns, dev } => self.block_on(self.delete_link(*ns, dev)).map(drop),
-            Op::AddNodeRoute { dst, gw } => self.block_on(self.set_node_route(*dst, *gw, false)),
+            Op::AddNodeRoute { dst, gw } => {
+                self.block_on(self.set_node_route(*dst, *gw, RouteWrite::Add))
+            }
             Op::ReplaceNodeRoute { dst, gw, .. } => {
-                self.block_on(self.set_node_route(*dst, *gw, true))
+                self.block_on(self.set_node_route(*dst, *gw, RouteWrite::Replace))
             }
             Op::DelNodeRoute { dst, gw } => self.block_on(self.del_node_route(*dst, *gw)),
             Op::AddMasquerade {

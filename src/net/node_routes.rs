@@ -31,6 +31,14 @@ impl MainRoute {
     }
 }
 
+/// How a node route is written: added (a parallel ADD's identical route is fine), or
+/// replacing the route to the same destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RouteWrite {
+    Add,
+    Replace,
+}
+
 impl Node {
     /// Main-table unicast routes of the host namespace, one dump per asked family. The
     /// kernel ignores a protocol filter on a plain dump, so filtering is the caller's.
@@ -87,8 +95,9 @@ impl Node {
         &self,
         dst: IpNet,
         gw: IpAddr,
-        replace: bool,
+        write: RouteWrite,
     ) -> Result<(), NetError> {
+        let replace = write == RouteWrite::Replace;
         let verb = if replace { "replace" } else { "add" };
         let op = format!("{verb} route {dst} via {gw} proto {VNET_ROUTE_PROTO}");
         let msg = node_route(dst, Some(gw)).map_err(|e| NetError::invalid(&op, e))?;
