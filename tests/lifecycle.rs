@@ -418,3 +418,40 @@ fn check_finds_each_networks_v6_default_route_in_a_multipath_route() {
         assert!(left.is_empty(), "{net}: {left:?}");
     }
 }
+
+/// GC removes what a pod whose DEL never came leaves besides its reservation: the
+/// attachment's lock file (`/run/vnet/locks/<network>/<attachment>`); a valid pod's stays.
+#[test]
+fn gc_removes_the_lock_files_of_attachments_no_longer_valid() {
+    if !root_or_skip("gc_lock_files") {
+        return;
+    }
+    let mut node = Node::new("10.244.10.0/24");
+    // A network name of its own: the lock directory is shared by the whole machine.
+    node.conf["name"] = json!(unique("gclocks"));
+    node.conf["cniVersion"] = json!("1.1.0");
+    let net = node.conf["name"].as_str().unwrap().to_string();
+    let hex = |parts: &[&str]| format!("{:016x}", vnet::plan::fnv1a(parts));
+    let dir = std::path::Path::new("/run/vnet/locks").join(hex(&[&net]));
+    let (a, b) = (Netns::new("a"), Netns::new("b"));
+    node.add("keep", &a).ok();
+    node.add("gone", &b).ok();
+    let file = |id: &str| dir.join(hex(&[&net, id, "eth0"]));
+    assert!(file("keep").exists() && file("gone").exists());
+    let mut gc = node.conf.clone();
+    gc["cni.dev/valid-attachments"] = json!([{"containerID": "keep", "ifname": "eth0"}]);
+    Cni::new(Some(&node.ns))
+        .env("CNI_COMMAND", "GC")
+        .env("CNI_PATH", "/nonexistent")
+        .run_json(&gc)
+        .ok();
+    assert!(
+        file("keep").exists(),
+        "a valid attachment's lock file stays"
+    );
+    assert!(!file("gone").exists(), "the stale one goes");
+    assert_eq!(node.reserved(), vec!["10.244.10.2"]);
+    node.del("keep", &a.path()).ok();
+    assert!(!file("keep").exists());
+    let _ = std::fs::remove_dir(&dir);
+}

@@ -7,10 +7,12 @@
 //! which the next pod then gets too. Holding an flock on a file of this attachment for
 //! the whole call makes one of them run entirely before the other.
 //!
-//! The files live in `/run/vnet/locks` (tmpfs: gone at reboot, like every namespace they
-//! guard). ADD leaves its file; DEL removes it while still holding the lock. A waiter
-//! that then gets the lock holds a file no longer in the directory, so each lock taken is
-//! checked to still be the file of that name, and taken again otherwise.
+//! The files live in `/run/vnet/locks/<network>/` (tmpfs: gone at reboot, like every
+//! namespace they guard; both names are hashes). ADD leaves its file; DEL removes it
+//! while still holding the lock; GC removes those of attachments no longer valid (a pod
+//! whose DEL never came). A waiter that then gets the lock holds a file no longer in the
+//! directory, so each lock taken is checked to still be the file of that name, and taken
+//! again otherwise.
 
 use std::fs::File;
 use std::io;
@@ -46,9 +48,9 @@ impl AttachmentLock {
         })
     }
 
-    fn take_in(dir: &Path, network: &str, id: &str, ifname: &str) -> io::Result<AttachmentLock> {
-        let dir = lock_dir(dir)?;
-        let name = format!("{:016x}", fnv1a(&[network, id, ifname]));
+    fn take_in(root: &Path, network: &str, id: &str, ifname: &str) -> io::Result<AttachmentLock> {
+        let dir = lock_dir(&network_dir(root, network))?;
+        let name = file_name(network, id, ifname);
         loop {
             let file = files::open_in(&dir, &name, Open::ReadCreate(0o600))?;
             let lock = lock_exclusive(file)?;
@@ -72,7 +74,64 @@ impl AttachmentLock {
     }
 }
 
-/// `/run/vnet/locks`, made (0700) when missing, opened without following a symlink.
+/// GC: removes the lock files of `network`'s attachments not in `valid`; a file some
+/// call holds right now is left to it. Returns how many it removed.
+pub fn gc(network: &str, valid: &[(String, String)]) -> Result<usize, CniError> {
+    gc_in(Path::new(LOCK_DIR), network, valid).map_err(|e| {
+        CniError::new(
+            code::IO,
+            format!("remove stale attachment locks in {LOCK_DIR}: {e}"),
+        )
+    })
+}
+
+fn gc_in(root: &Path, network: &str, valid: &[(String, String)]) -> io::Result<usize> {
+    let path = network_dir(root, network);
+    let dir = match files::open_dir(&path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let keep: Vec<String> = valid
+        .iter()
+        .map(|(id, ifname)| file_name(network, id, ifname))
+        .collect();
+    let mut removed = 0;
+    for entry in std::fs::read_dir(&path)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.len() != 16 || !name.bytes().all(|b| b.is_ascii_hexdigit()) || keep.contains(&name)
+        {
+            continue;
+        }
+        let file = match files::open_in(&dir, &name, Open::Read) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        // Not waiting: a call holding it is that attachment's ADD or DEL, still running.
+        let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => lock,
+            Err((_, Errno::EWOULDBLOCK)) => continue,
+            Err((_, e)) => return Err(e.into()),
+        };
+        if still_named(&dir, &name, &lock)? {
+            nix::unistd::unlinkat(&dir, name.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+fn network_dir(root: &Path, network: &str) -> std::path::PathBuf {
+    root.join(format!("{:016x}", fnv1a(&[network])))
+}
+
+fn file_name(network: &str, id: &str, ifname: &str) -> String {
+    format!("{:016x}", fnv1a(&[network, id, ifname]))
+}
+
+/// `/run/vnet/locks/<network>`, made (0700) when missing, opened without following a
+/// symlink.
 fn lock_dir(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
@@ -133,5 +192,38 @@ mod tests {
         let second = second.join().unwrap();
         // It holds the file now under that name (made anew after the removal).
         assert!(still_named(&second.dir, &second.name, &second._lock).unwrap());
+    }
+
+    #[test]
+    fn gc_removes_the_files_of_attachments_no_longer_valid_unless_held() {
+        let tmp = TempDir::new("attach-gc");
+        let root = tmp.path().join("locks");
+        for id in ["c1", "c2", "c3"] {
+            drop(AttachmentLock::take_in(&root, "net", id, "eth0").unwrap());
+        }
+        drop(AttachmentLock::take_in(&root, "other", "c2", "eth0").unwrap());
+        let held = AttachmentLock::take_in(&root, "net", "c3", "eth0").unwrap();
+        let valid = vec![("c1".to_string(), "eth0".to_string())];
+        // c2 goes; c3 is held by a call in progress and stays; the other network's c2 too.
+        assert_eq!(gc_in(&root, "net", &valid).unwrap(), 1);
+        let names = |net: &str| -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(network_dir(&root, net))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        let mut want = vec![
+            file_name("net", "c1", "eth0"),
+            file_name("net", "c3", "eth0"),
+        ];
+        want.sort();
+        assert_eq!(names("net"), want);
+        assert_eq!(names("other"), vec![file_name("other", "c2", "eth0")]);
+        drop(held);
+        assert_eq!(gc_in(&root, "net", &valid).unwrap(), 1);
+        assert_eq!(names("net"), vec![file_name("net", "c1", "eth0")]);
+        assert_eq!(gc_in(&tmp.path().join("none"), "net", &valid).unwrap(), 0);
     }
 }
