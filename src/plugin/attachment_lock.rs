@@ -86,26 +86,34 @@ pub fn gc(network: &str, valid: &[(String, String)]) -> Result<usize, CniError> 
 }
 
 fn gc_in(root: &Path, network: &str, valid: &[(String, String)]) -> io::Result<usize> {
-    let path = network_dir(root, network);
-    let dir = match files::open_dir(&path) {
-        Ok(d) => d,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e),
-    };
     let keep: Vec<String> = valid
         .iter()
         .map(|(id, ifname)| file_name(network, id, ifname))
         .collect();
+    // Files an earlier vnet kept flat in the root, whatever their network: none is valid
+    // any more (this vnet locks elsewhere), so each goes unless someone holds it.
+    Ok(sweep(root, &[])? + sweep(&network_dir(root, network), &keep)?)
+}
+
+/// Removes the lock files in `path` not named in `keep` and not held.
+fn sweep(path: &Path, keep: &[String]) -> io::Result<usize> {
+    let dir = match files::open_dir(path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
     let mut removed = 0;
-    for entry in std::fs::read_dir(&path)? {
+    for entry in std::fs::read_dir(path)? {
         let name = entry?.file_name().to_string_lossy().into_owned();
         if name.len() != 16 || !name.bytes().all(|b| b.is_ascii_hexdigit()) || keep.contains(&name)
         {
             continue;
         }
+        // Regular files only (`open_in` refuses anything else): the network directories
+        // in the root are skipped here.
         let file = match files::open_in(&dir, &name, Open::Read) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound || files::is_refused(&e) => continue,
             Err(e) => return Err(e),
         };
         // Not waiting: a call holding it is that attachment's ADD or DEL, still running.
@@ -202,10 +210,13 @@ mod tests {
             drop(AttachmentLock::take_in(&root, "net", id, "eth0").unwrap());
         }
         drop(AttachmentLock::take_in(&root, "other", "c2", "eth0").unwrap());
+        // An earlier vnet's flat file, not held: swept too.
+        std::fs::write(root.join("00112233aabbccdd"), "").unwrap();
         let held = AttachmentLock::take_in(&root, "net", "c3", "eth0").unwrap();
         let valid = vec![("c1".to_string(), "eth0".to_string())];
         // c2 goes; c3 is held by a call in progress and stays; the other network's c2 too.
-        assert_eq!(gc_in(&root, "net", &valid).unwrap(), 1);
+        assert_eq!(gc_in(&root, "net", &valid).unwrap(), 2);
+        assert!(!root.join("00112233aabbccdd").exists());
         let names = |net: &str| -> Vec<String> {
             let mut v: Vec<String> = std::fs::read_dir(network_dir(&root, net))
                 .unwrap()
