@@ -523,3 +523,55 @@ fn the_previous_set_layouts_rule_is_replaced_by_the_next_add() {
         ]
     );
 }
+
+/// A DEL whose masquerade element cannot be removed fails and keeps the reservation: the
+/// address must not go to a new pod while a stale element still names the old one. The
+/// retry, once the set can be changed again, finishes the job. Same for GC.
+#[test]
+fn del_and_gc_keep_the_address_while_its_element_cannot_be_removed() {
+    if !root_or_skip("masq_del_keeps_address") {
+        return;
+    }
+    let mut node = masq_node("10.244.11.0/24");
+    node.conf["cniVersion"] = json!("1.1.0");
+    let a = Netns::new("a");
+    node.add("ca", &a).ok();
+    let m = masq(&node.ns);
+    let set = m.elems[0].0.clone();
+    // The set made constant and bound to a rule: the kernel refuses to change it.
+    let freeze = format!(
+        "flush chain inet vnet postrouting\n\
+         delete set inet vnet {set}\n\
+         add set inet vnet {set} {{ type ipv4_addr; flags constant; elements = {{ 10.244.11.2 comment \"vnet testnet ca eth0\" }}; }}\n\
+         add rule inet vnet postrouting ip saddr @{set} masquerade\n"
+    );
+    let thaw = format!("flush chain inet vnet postrouting\ndelete set inet vnet {set}\n");
+    nft(&node.ns, &freeze);
+    let del = node.del("ca", &a.path());
+    assert_ne!(del.code, 0, "DEL must fail: {}", del.stdout);
+    assert!(
+        del.json()["msg"].as_str().unwrap().contains("masquerade"),
+        "{}",
+        del.stdout
+    );
+    assert_eq!(
+        node.reserved(),
+        vec!["10.244.11.2"],
+        "the address stays held"
+    );
+    let mut gc = node.conf.clone();
+    gc["cni.dev/valid-attachments"] = json!([]);
+    let gc_call = || {
+        Cni::new(Some(&node.ns))
+            .env("CNI_COMMAND", "GC")
+            .env("CNI_PATH", REF_DIR)
+            .run_json(&gc)
+    };
+    let out = gc_call();
+    assert_ne!(out.code, 0, "GC must fail too: {}", out.stdout);
+    assert_eq!(node.reserved(), vec!["10.244.11.2"]);
+    nft(&node.ns, &thaw);
+    node.del("ca", &a.path()).ok();
+    assert!(node.reserved().is_empty());
+    gc_call().ok();
+}

@@ -14,7 +14,6 @@ use super::request::Request;
 use super::trace;
 
 pub fn del(req: &Request) -> Result<(), Error> {
-    let mut errors = Vec::new();
     // Deleting the pod end removes the host end with it. Without a netns there is no
     // link left to delete: it died with the namespace.
     if let Some(netns) = req.env.netns.as_deref() {
@@ -36,12 +35,11 @@ pub fn del(req: &Request) -> Result<(), Error> {
             Err(e) => return Err(e.into()),
         }
     }
-    // By tag, so it works without the netns (plugins issue #810).
-    if let Err(e) = masq::del(req) {
-        errors.push(e);
-    }
-    if let Err(e) = ipam::del(req) {
-        errors.push(e);
-    }
-    Error::all(errors)
+    // By tag, so it works without the netns (plugins issue #810). A masquerade element
+    // that could not be removed keeps the address reserved: released, the address would
+    // go to the next pod while the element still names this attachment, and a later GC
+    // removing that stale element would take the new pod's masquerade with it. The
+    // runtime retries DEL.
+    masq::del(req)?;
+    ipam::del(req)
 }

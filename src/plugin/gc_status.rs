@@ -16,11 +16,14 @@ pub fn gc(req: &Request) -> Result<(), Error> {
     let locks = attachment_lock::gc(&req.conf.name, &valid)
         .map(drop)
         .map_err(Error::from);
-    let errors: Vec<Error> = [masq::gc(req, &valid), ipam::gc(req, &valid), locks]
-        .into_iter()
-        .filter_map(Result::err)
-        .collect();
-    Error::all(errors)
+    // Reservations only once their masquerade elements are gone (see `del`): an address
+    // freed while its stale element stays could go to a new pod whose element a later
+    // GC would then remove.
+    let ipam = match masq::gc(req, &valid) {
+        Ok(()) => ipam::gc(req, &valid),
+        Err(e) => Err(e),
+    };
+    Error::all([ipam, locks].into_iter().filter_map(Result::err).collect())
 }
 
 /// Ready for ADD unless a range set has no free address (code 50). Masquerade needs
