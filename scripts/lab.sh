@@ -9,6 +9,8 @@
 #   sudo scripts/lab.sh up       build it (idempotent) and print the connectivity matrix
 #   sudo scripts/lab.sh status   print the matrix again (--json for machines)
 #   sudo scripts/lab.sh down     remove everything it made
+#   sudo scripts/lab.sh break [SCENARIO]   break one thing (drills: docs/walkthrough-6-drills.md)
+#   sudo scripts/lab.sh check    healthy again? (vnet doctor on every node and pod, the matrix)
 #
 # Each node runs vnet with its own config from `vnet cluster split` (per-node /24 of
 # 10.244.0.0/16, ipMasq on): routes to the other nodes' pod subnets, masquerade to the LAN.
@@ -181,9 +183,14 @@ down() {
   say "down"
 }
 
+# shellcheck source=scripts/lab-drills.sh
+. "$here/scripts/lab-drills.sh"
+
 case "${1:-}" in
   up) up ;;
+  break) shift; break_lab "$@" ;;
+  check) check_lab ;;
   status) shift; status "$@" ;;
   down) down ;;
-  *) sed -n '2,17p' "$0"; exit 2 ;;
+  *) sed -n '2,19p' "$0"; exit 2 ;;
 esac

@@ -5,6 +5,7 @@
 //! ```text
 //! cli       the human commands          plugin    one CNI call: orchestration
 //! explain   what an ADD or DEL would do, as commands (reads, never changes)
+//! doctor    the node against the plan for a pod, fact by fact (reads, never changes)
 //! cluster   node table, subnet split, host route sync
 //! net       the only code that talks to the kernel (rtnetlink, nf_tables, /proc/sys)
 //! plan      pure: typed config + allocation → ops, and ops → iproute2/nft text
@@ -18,6 +19,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod cni;
+pub mod doctor;
 pub mod explain;
 pub mod files;
 pub mod hash;
@@ -35,7 +37,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["plan"],
     &["net"],
     &["cluster"],
-    &["explain"],
+    &["explain", "doctor"],
     &["plugin", "cli"],
 ];
 

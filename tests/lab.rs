@@ -6,53 +6,9 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
+use common::lab::Lab;
 use common::*;
 use serde_json::Value;
-
-const LAB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lab.sh");
-
-struct Lab {
-    prefix: String,
-}
-
-impl Lab {
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(LAB)
-            .args(args)
-            .env("VNET_LAB_PREFIX", &self.prefix)
-            .env("VNET_BIN", BIN)
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "lab.sh {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn namespaces(&self) -> Vec<String> {
-        sh_ok(&["ip", "netns", "list"])
-            .lines()
-            .filter_map(|l| l.split_whitespace().next())
-            .filter(|n| n.starts_with(&format!("{}-", self.prefix)))
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = self.run(&["down"]);
-    }
-}
 
 fn node_ip(node: &str) -> &'static str {
     match node {

@@ -1,6 +1,7 @@
 //! The human CLI: what `vnet` does when no `CNI_COMMAND` is set.
 
 mod cluster;
+mod doctor;
 mod explain;
 mod ipam;
 mod ipam_gc;
@@ -38,6 +39,9 @@ enum Cmd {
     Routes(routes::RoutesCmd),
     /// See and repair the host-local address store: status, gc, release.
     Ipam(ipam::IpamArgs),
+    /// Judge the node against what the plan says it should be for a pod: each fact on its
+    /// path, the command that shows it and the fix. Changes nothing. Exit 0 healthy, 1 broken.
+    Doctor(doctor::DoctorArgs),
 }
 
 pub fn main() -> i32 {
@@ -45,6 +49,7 @@ pub fn main() -> i32 {
     match cli.command {
         Some(Cmd::Explain(a)) => explain::main(&a),
         Some(Cmd::Ipam(a)) => ipam::main(&a),
+        Some(Cmd::Doctor(a)) => doctor::main(&a),
         Some(Cmd::Version) | None => {
             // Like the reference plugins, which print this to stderr when run by hand.
             eprintln!("vnet CNI plugin {}", env!("CARGO_PKG_VERSION"));

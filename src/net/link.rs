@@ -27,6 +27,9 @@ pub struct Link {
     pub promisc: bool,
     /// Bridge-port hairpin mode, when the link is a bridge port.
     pub hairpin: Option<bool>,
+    /// `IFLA_LINK_NETNSID`: for a veth whose peer is in another namespace, the id this
+    /// namespace gave that one (`ip link` prints it as `link-netnsid`).
+    pub peer_netnsid: Option<i32>,
 }
 
 impl Link {
@@ -42,6 +45,7 @@ impl Link {
             peer_index: None,
             promisc: msg.header.flags.contains(LinkFlags::Promisc),
             hairpin: None,
+            peer_netnsid: None,
         };
         for attr in &msg.attributes {
             match attr {
@@ -51,6 +55,7 @@ impl Link {
                 LinkAttribute::Controller(index) => link.master = Some(*index),
                 LinkAttribute::Link(index) => link.peer_index = Some(*index),
                 LinkAttribute::LinkInfo(infos) => link.read_info(infos),
+                LinkAttribute::LinkNetNsId(id) => link.peer_netnsid = Some(*id),
                 _ => {}
             }
         }
@@ -99,6 +104,21 @@ impl Node {
     /// The link with ifindex `index` in `ns`, if any.
     pub fn link_by_index(&self, ns: Ns, index: u32) -> Result<Option<Link>, NetError> {
         self.block_on(self.find(ns, Key::Index(index)))
+    }
+
+    /// Every link of `ns`.
+    pub fn links(&self, ns: Ns) -> Result<Vec<Link>, NetError> {
+        self.block_on(async {
+            let msgs: Vec<LinkMessage> = self
+                .handle(ns)?
+                .link()
+                .get()
+                .execute()
+                .try_collect()
+                .await
+                .map_err(|e| NetError::netlink(format!("list links{}", ns_suffix(ns)), e))?;
+            Ok(msgs.iter().map(Link::from_message).collect())
+        })
     }
 
     /// Delete the link `name` in `ns`. `Ok(false)` if it was not there.

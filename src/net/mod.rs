@@ -3,9 +3,9 @@
 //! A [`Node`] holds one netlink connection in the node ("host") namespace, the one of the
 //! thread that opened it, and optionally one inside the pod namespace. It executes
 //! [`crate::plan::Op`]s (`Node::apply`, with rollback) and answers the few queries CHECK
-//! and the result need (`link`, `addrs`, `routes`). Nothing here runs `ip`, `sysctl` or a
-//! shell, and nothing here knows about CNI. The one program it runs is `nft`, for the
-//! masquerade rules (`masq.rs`), fed JSON on stdin.
+//! and the result need (`link`, `addrs`, `routes`). Nothing here runs a program (`ip`,
+//! `sysctl`, `nft`: the masquerade rules go through nf_tables netlink, `nft_wire.rs`), and
+//! nothing here knows about CNI.
 
 mod addr;
 mod apply;
@@ -13,6 +13,7 @@ mod bridge;
 mod conn;
 mod error;
 mod link;
+pub mod live;
 mod masq;
 mod names;
 mod netns;

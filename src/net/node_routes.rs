@@ -14,7 +14,7 @@ use crate::plan::VNET_ROUTE_PROTO;
 
 use super::error::errno_of;
 use super::route::{main_table_dump, routes_of};
-use super::{NetError, Node};
+use super::{ns_suffix, NetError, Node, Ns};
 
 /// A main-table unicast route of the host namespace with the protocol that installed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,16 +76,20 @@ impl Node {
 
     /// Every address configured on any link of the host namespace.
     pub fn local_ips(&self) -> Result<Vec<IpAddr>, NetError> {
+        self.ips(Ns::Host)
+    }
+
+    /// Every address configured on any link of `ns`.
+    pub fn ips(&self, ns: Ns) -> Result<Vec<IpAddr>, NetError> {
         self.block_on(async {
             let msgs: Vec<AddressMessage> = self
-                .host
-                .handle
+                .handle(ns)?
                 .address()
                 .get()
                 .execute()
                 .try_collect()
                 .await
-                .map_err(|e| NetError::netlink("list addresses", e))?;
+                .map_err(|e| NetError::netlink(format!("list addresses{}", ns_suffix(ns)), e))?;
             Ok(msgs.iter().filter_map(local_of).collect())
         })
     }

@@ -10,7 +10,7 @@
 
 use std::{
     fs::OpenOptions,
-    io::{self, Write},
+    io::{self, Read, Write},
     path::{Component, Path},
 };
 
@@ -35,6 +35,28 @@ impl Node {
         let written = netns::run_in(&side.ns, || write_existing(&path, value));
         match written {
             Ok(result) => result.map_err(sysctl_err),
+            Err(e) => Err(NetError::Namespace(e.describe(ns_name(ns)))),
+        }
+    }
+}
+
+impl Node {
+    /// The value of `/proc/sys/<key>` in `ns`, without its newline; `None` when the key
+    /// does not exist (a device that is gone, IPv6 disabled). Read from inside `ns`, like
+    /// a write: the kernel answers for the reading thread's namespace.
+    pub fn read_sysctl(&self, ns: Ns, key: &str) -> Result<Option<String>, NetError> {
+        let sysctl_err = |source| NetError::Sysctl {
+            key: key.to_string(),
+            source,
+        };
+        check_key(key).map_err(sysctl_err)?;
+        let side = self.side(ns)?;
+        let path = Path::new("/proc/sys").join(key);
+        let read = netns::run_in(&side.ns, || read_small(&path));
+        match read {
+            Ok(Ok(value)) => Ok(Some(value)),
+            Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Ok(Err(e)) => Err(sysctl_err(e)),
             Err(e) => Err(NetError::Namespace(e.describe(ns_name(ns)))),
         }
     }
@@ -115,6 +137,15 @@ fn check_key(key: &str) -> io::Result<()> {
             "not a relative path below /proc/sys",
         ))
     }
+}
+
+/// A sysctl value is one short line; more than a page is not one.
+fn read_small(path: &Path) -> io::Result<String> {
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(4096)
+        .read_to_string(&mut text)?;
+    Ok(text.trim_end().to_string())
 }
 
 /// Write without creating: a sysctl that does not exist is `ENOENT`.

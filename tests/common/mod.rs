@@ -10,6 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub mod chain;
+pub mod lab;
 pub mod masq;
 pub mod rootns;
 pub mod state;
