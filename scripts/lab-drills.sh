@@ -42,11 +42,14 @@ fill_pool() {
 # A pod whose ADD succeeded and whose namespace then went away without a DEL (a node
 # crash, a runtime killed mid-way): its reservation and masquerade element stay.
 crash_pod() {
-  local ns=$P-node1-crashed-$RANDOM rc=0
+  local ns=$P-node1-crashed rc=0 add=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_IFNAME=eth0
+    CNI_CONTAINERID="$P-node1-crashed" CNI_PATH="$state/node1/opt/cni/bin")
+  # The same drill twice: the first crash's leftovers go first (its DEL, without a netns).
+  ip netns exec "$(node1_ns)" "${add[@]}" CNI_COMMAND=DEL CNI_NETNS= "$(node_vnet node1)" \
+    <"$(node_conf node1)" >/dev/null || true
   ip netns add "$ns"
-  ip netns exec "$(node1_ns)" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND=ADD \
-    CNI_CONTAINERID="$ns" CNI_NETNS="/run/netns/$ns" CNI_IFNAME=eth0 \
-    CNI_PATH="$state/node1/opt/cni/bin" "$(node_vnet node1)" <"$(node_conf node1)" >/dev/null || rc=$?
+  ip netns exec "$(node1_ns)" "${add[@]}" CNI_COMMAND=ADD CNI_NETNS="/run/netns/$ns" \
+    "$(node_vnet node1)" <"$(node_conf node1)" >/dev/null || rc=$?
   # The namespace goes whatever ADD did (a failed ADD, e.g. a full pool, too).
   ip netns del "$ns"
   return "$rc"

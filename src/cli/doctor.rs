@@ -132,7 +132,8 @@ pub fn main(a: &DoctorArgs) -> i32 {
     let ask = Ask {
         conf: &conf,
         conf_path: a.conf.display().to_string(),
-        plugin: std::env::current_exe().map_or("vnet".into(), |p| p.display().to_string()),
+        // As it was called: the fix commands then read the same on every machine.
+        plugin: std::env::args().next().unwrap_or_else(|| "vnet".into()),
         pod: a.pod.clone(),
         container: a.container.clone(),
         ifname: a.ifname.clone(),

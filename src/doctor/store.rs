@@ -30,7 +30,7 @@ pub(super) fn checks(seen: &Seen, t: Option<&Target>) -> Vec<Check> {
     }
     out.push(duplicates(seen, status, t));
     out.extend(pool(seen, status));
-    out.push(stale(seen, status));
+    out.push(stale(seen, status, t));
     out
 }
 
@@ -148,7 +148,7 @@ fn pool(seen: &Seen, status: &NetworkStatus) -> Vec<Check> {
         return Vec::new();
     };
     let conf = seen.conf_path();
-    let orphans = orphans(seen, status);
+    let orphans = orphans(seen, status, None);
     sets.iter()
         .map(|set| {
             let ranges: Vec<String> = set
@@ -187,12 +187,20 @@ fn pool(seen: &Seen, status: &NetworkStatus) -> Vec<Check> {
         .collect()
 }
 
-/// Reservations whose address is on no pod of this bridge: (address, container, ifname).
-fn orphans(seen: &Seen, status: &NetworkStatus) -> Vec<(IpAddr, String, String)> {
+/// Reservations whose address is on no pod of this bridge, nor on the pod asked about
+/// (whose cable may be what is broken): (address, container, ifname).
+fn orphans(
+    seen: &Seen,
+    status: &NetworkStatus,
+    t: Option<&Target>,
+) -> Vec<(IpAddr, String, String)> {
+    let own = t.map(|t| t.addrs.as_slice()).unwrap_or_default();
     let live: Vec<IpAddr> = seen
         .pods
         .iter()
-        .flat_map(|p| p.addrs.iter().map(|a| a.addr()))
+        .flat_map(|p| p.addrs.iter())
+        .chain(own)
+        .map(|a| a.addr())
         .collect();
     status
         .reservations
@@ -212,9 +220,13 @@ fn orphans(seen: &Seen, status: &NetworkStatus) -> Vec<(IpAddr, String, String)>
 /// the spec allows, so the plugin releases the address and its masquerade element.
 fn del_fix(seen: &Seen, orphans: &[(IpAddr, String, String)]) -> String {
     let plugin = &seen.plugin;
+    // CNI_PATH is where the plugin is; a bare name was found on PATH, where
+    // install.sh puts it next to the runtime's /opt/cni/bin.
     let dir = std::path::Path::new(plugin)
         .parent()
-        .map_or(String::new(), |d| d.display().to_string());
+        .map(|d| d.display().to_string())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "/opt/cni/bin".into());
     let conf = seen.conf_path();
     let del = |id: &str, ifname: &str| {
         format!("CNI_COMMAND=DEL CNI_CONTAINERID={id} CNI_IFNAME={ifname} CNI_NETNS= CNI_PATH={dir} {plugin} <{conf} >/dev/null")
@@ -238,7 +250,7 @@ fn del_fix(seen: &Seen, orphans: &[(IpAddr, String, String)]) -> String {
 }
 
 /// Reservations whose address is on no pod of this bridge.
-fn stale(seen: &Seen, status: &NetworkStatus) -> Check {
+fn stale(seen: &Seen, status: &NetworkStatus, t: Option<&Target>) -> Check {
     let conf = seen.conf_path();
     let check = Check::new(
         "store.stale",
@@ -246,7 +258,7 @@ fn stale(seen: &Seen, status: &NetworkStatus) -> Check {
         "every reservation is held by a pod of this node",
         format!("vnet ipam status --conf {conf}"),
     );
-    let orphans = orphans(seen, status);
+    let orphans = orphans(seen, status, t);
     if orphans.is_empty() {
         return check;
     }

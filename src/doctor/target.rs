@@ -111,7 +111,12 @@ pub(super) fn resolve(ask: &Ask, seen: &Seen) -> Result<Option<Target>, Error> {
     if let Some(pod) = &node {
         link = pod.link(Ns::Pod, &ifname)?;
         if let Some(l) = &link {
-            addrs = pod.addrs(Ns::Pod, &ifname)?;
+            // Link-local IPv6 addresses are the kernel's own, not the pod network's.
+            addrs = pod
+                .addrs(Ns::Pod, &ifname)?
+                .into_iter()
+                .filter(|a| !matches!(a, IpNet::V6(v6) if v6.addr().is_unicast_link_local()))
+                .collect();
             host_end = pod.host_end(l)?;
         }
     }
