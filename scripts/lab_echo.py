@@ -28,8 +28,14 @@ def serve(args):
         f.write(str(os.getpid()))
     os.rename(args.pidfile + ".tmp", args.pidfile)
     while True:
-        data, peer = sock.recvfrom(512)
-        sock.sendto(peer[0].encode(), peer)
+        # A reply can be undeliverable: a pod's packet that reached the LAN host without
+        # masquerade (the drill that removes the rule) names a source the LAN host has no
+        # route to, and sendto fails with ENETUNREACH. That must not end the server.
+        try:
+            data, peer = sock.recvfrom(512)
+            sock.sendto(peer[0].encode(), peer)
+        except OSError:
+            continue
 
 
 def load_pods(state, split):

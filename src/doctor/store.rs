@@ -262,8 +262,11 @@ fn stale(seen: &Seen, status: &NetworkStatus, t: Option<&Target>) -> Check {
     if orphans.is_empty() {
         return check;
     }
-    let named: Vec<String> = orphans
+    // Named up to a few; a full pool of orphans is counted, not listed.
+    const NAMED: usize = 5;
+    let mut named: Vec<String> = orphans
         .iter()
+        .take(NAMED)
         .map(|(ip, id, _)| {
             format!(
                 "{ip} ({})",
@@ -275,6 +278,9 @@ fn stale(seen: &Seen, status: &NetworkStatus, t: Option<&Target>) -> Check {
             )
         })
         .collect();
+    if orphans.len() > NAMED {
+        named.push(format!("and {} more", orphans.len() - NAMED));
+    }
     check.broken(
         format!(
             "{} reservation(s) name no live pod: {} (a crash or a lost DEL; a pod being created right now looks like this for a moment)",
