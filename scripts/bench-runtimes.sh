@@ -91,23 +91,9 @@ vnet=$(scripts/build.sh)
 py=/usr/bin/python3   # Debian's, which sees python3-grpcio
 driver=scripts/bench_runtimes.py
 work=$(mktemp -d /var/tmp/vnet-bench-runtimes.XXXXXX)
-"$py" "$driver" --snapshot "$work.rootns.json"
-
-finish() {
-  local rc=$?
-  trap - EXIT INT TERM HUP
-  "$py" "$driver" --cleanup "$work" || rc=1
-  if ! "$py" "$driver" --check "$work.rootns.json"; then
-    echo "ERROR: bench-runtimes.sh changed the machine's own network namespace (see above)" >&2
-    rc=1
-  fi
-  rm -rf --one-file-system "$work" "$work.rootns.json"
-  exit "$rc"
-}
-trap finish EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+# shellcheck source=scripts/rootns-guard.sh
+. scripts/rootns-guard.sh
+rootns_guard "$work" "bench-runtimes.sh" "$py" "$driver" --cleanup "$work"
 
 "$py" "$driver" --workdir "$work" --vnet "$vnet" --markdown "$work/report.md" ${args[@]+"${args[@]}"}
 

@@ -526,7 +526,8 @@ fn the_previous_set_layouts_rule_is_replaced_by_the_next_add() {
 
 /// A DEL whose masquerade element cannot be removed fails and keeps the reservation: the
 /// address must not go to a new pod while a stale element still names the old one. The
-/// retry, once the set can be changed again, finishes the job. Same for GC.
+/// element goes first, so the pod keeps its interface too. The retry, once the set can be
+/// changed again, finishes the job. Same for GC.
 #[test]
 fn del_and_gc_keep_the_address_while_its_element_cannot_be_removed() {
     if !root_or_skip("masq_del_keeps_address") {
@@ -559,6 +560,8 @@ fn del_and_gc_keep_the_address_while_its_element_cannot_be_removed() {
         vec!["10.244.11.2"],
         "the address stays held"
     );
+    assert!(a.link("eth0").is_some(), "the pod keeps its interface");
+    assert_eq!(node.veths().len(), 1, "and the node its end");
     let mut gc = node.conf.clone();
     gc["cni.dev/valid-attachments"] = json!([]);
     let gc_call = || {
@@ -573,5 +576,6 @@ fn del_and_gc_keep_the_address_while_its_element_cannot_be_removed() {
     nft(&node.ns, &thaw);
     node.del("ca", &a.path()).ok();
     assert!(node.reserved().is_empty());
+    assert!(a.link("eth0").is_none() && node.veths().is_empty());
     gc_call().ok();
 }

@@ -202,21 +202,11 @@ fn route_sync(ask: &Ask, c: &ClusterConf) -> Result<Vec<Line>, Error> {
 }
 
 fn del(ask: &Ask) -> Result<Vec<Line>, Error> {
-    let mut out = vec![Line::note("Kernel: remove the pod's interface")];
-    let op = Op::DelLink {
-        ns: Ns::Pod,
-        dev: ask.ifname.to_string(),
-    };
-    out.extend(lines(
-        &[op],
-        &PodNs::from_path(ask.netns),
-        &Facts::default(),
-    ));
-    out.push(Line::note(
-        "the bridge and its gateway address stay for the node's other pods",
-    ));
+    let mut out = Vec::new();
     // The addresses the store holds for the pod: DEL finds its masquerade elements by
-    // them (by its tag when there are none), then releases them.
+    // them (by its tag when there are none), removes them before the interface (an
+    // element that cannot be removed fails DEL with the pod untouched), then releases
+    // the addresses.
     let store = match ask.conf.builtin_ipam() {
         true => {
             let conf = IpamConf::parse(&ask.conf.raw, &ask.args.ips)?;
@@ -239,6 +229,19 @@ fn del(ask: &Ask) -> Result<Vec<Line>, Error> {
             &Facts::default(),
         ));
     }
+    out.push(Line::note("Kernel: remove the pod's interface"));
+    let op = Op::DelLink {
+        ns: Ns::Pod,
+        dev: ask.ifname.to_string(),
+    };
+    out.extend(lines(
+        &[op],
+        &PodNs::from_path(ask.netns),
+        &Facts::default(),
+    ));
+    out.push(Line::note(
+        "the bridge and its gateway address stay for the node's other pods",
+    ));
     if let Some((conf, held)) = store {
         out.push(Line::note("IPAM, host-local store: release the address"));
         out.extend(store::del_lines(

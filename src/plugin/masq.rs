@@ -18,8 +18,9 @@ use super::request::Request;
 use super::trace;
 
 /// DEL: remove this attachment's elements, by the addresses the store holds for it (read
-/// before the release), else by its tag; needs no pod namespace.
-pub fn del(req: &Request) -> Result<(), Error> {
+/// before the release), else by its tag; needs no pod namespace. On `node` when the
+/// caller has one open (see `del::del` for why), else on a Node of its own.
+pub fn del(req: &Request, node: Option<&Node>) -> Result<(), Error> {
     if !req.conf.ip_masq {
         return Ok(());
     }
@@ -34,7 +35,10 @@ pub fn del(req: &Request) -> Result<(), Error> {
         None,
         std::slice::from_ref(&op),
     );
-    Node::open(None)?.apply(&[op])?;
+    match node {
+        Some(node) => node.apply(&[op])?,
+        None => Node::open(None)?.apply(&[op])?,
+    }
     Ok(())
 }
 
