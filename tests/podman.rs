@@ -1261,7 +1261,17 @@ fn twenty_concurrent_runs_then_rm_leave_nothing_behind() {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "podman rm -f {n}: {}", text(&out));
     }
-    assert_eq!(p.ok(&["ps", "-aq"]), "", "containers left");
+    // podman 4.3 can return from concurrent `rm -f`s before the last removal is
+    // finished: one container still listed an instant later (seen here once in 14 runs
+    // under load; upstream podman issue 18874, "rm -fa ... is not actually waiting for
+    // container removal"). Gone within seconds is what a user sees; one that stays is a
+    // leak, and its state is printed.
+    poll("containers removed", Duration::from_secs(30), || {
+        match p.ok(&["ps", "-aq"]).as_str() {
+            "" => Ok(()),
+            _ => Err(p.ok(&["ps", "-a", "--format", "{{.ID}} {{.Names}} {{.State}}"])),
+        }
+    });
     p.expect_clean(&ctrs.iter().collect::<Vec<_>>());
     drop(p);
     root.assert_unchanged();
