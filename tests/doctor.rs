@@ -417,10 +417,23 @@ fn each_config_shape_is_healthy_and_left_unchanged() {
     );
     assert!(ids_of(&r[1]).contains(&"pod.address".to_string()));
 
-    // Masquerade off: no masquerade facts at all.
+    // The bridge's MAC is judged pinned (sysfs is the node's under ip netns exec).
+    assert!(
+        ids_of(&r[1]).contains(&"bridge.mac".to_string()),
+        "{}",
+        r[1]
+    );
+
+    // Masquerade off: no masquerade facts at all; promiscMode is judged when asked for.
     let mut off = base.clone();
     off["ipMasq"] = json!(false);
+    off["promiscMode"] = json!(true);
     let r = healthy_node(off, true, None);
+    assert!(
+        ids_of(&r[1]).contains(&"bridge.promisc".to_string()),
+        "{}",
+        r[1]
+    );
     assert!(
         !ids_of(&r[1])
             .iter()

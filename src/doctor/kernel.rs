@@ -159,7 +159,10 @@ impl Judge<'_> {
         let pod_known = self.t.is_some_and(|t| t.node.is_some());
         let fix = |op: &Op| fix(op, &self.pod, &facts);
         Ok(match op {
-            Op::EnsureBridge { name, .. } => vec![self.bridge_exists(name, fix(op))?],
+            Op::EnsureBridge { name, promisc, .. } => {
+                self.bridge_exists(name, *promisc, fix(op))?
+            }
+            Op::PinMac { dev } => self.mac_pinned(dev, fix(op))?,
             Op::LinkUp { ns: Ns::Host, dev } => {
                 let Some(link) = self.host_link(dev)? else {
                     return Ok(vec![]);
@@ -239,14 +242,36 @@ impl Judge<'_> {
         })
     }
 
-    fn bridge_exists(&self, name: &str, fix: String) -> Result<Check, Error> {
+    /// Once a port is attached the kernel makes the bridge's MAC its lowest port's, which
+    /// changes as pods come and go; ADD sets it explicitly to keep it.
+    fn mac_pinned(&self, dev: &str, fix: String) -> Result<Vec<Check>, Error> {
+        let Some(link) = self.node().link(Ns::Host, dev)? else {
+            return Ok(vec![]);
+        };
+        let Some(pinned) = self.node().mac_set_explicitly(&link) else {
+            return Ok(vec![]); // sysfs here shows another namespace's links
+        };
+        Ok(vec![judged(
+            Check::new(
+                "bridge.mac",
+                Hop::Bridge,
+                format!("{dev}'s MAC is pinned"),
+                format!("cat /sys/class/net/{dev}/addr_assign_type  # 3: set explicitly"),
+            ),
+            pinned,
+            format!("{dev}'s MAC is the kernel's pick: it follows its lowest port's MAC, so it changes when pods come and go and neighbours' ARP entries for the gateway go stale"),
+            fix,
+        )])
+    }
+
+    fn bridge_exists(&self, name: &str, promisc: bool, fix: String) -> Result<Vec<Check>, Error> {
         let check = Check::new(
             "bridge.exists",
             Hop::Bridge,
             format!("bridge {name} exists"),
             format!("ip -d link show {name}"),
         );
-        Ok(match self.node().link(Ns::Host, name)? {
+        Ok(vec![match self.node().link(Ns::Host, name)? {
             None => check.broken(
                 format!(
                     "no link {name} on the node: no pod of this network has a switch to plug into"
@@ -260,8 +285,24 @@ impl Judge<'_> {
                 ),
                 format!("ip link del {name}  # then re-create the pods: ADD makes the bridge"),
             ),
-            Some(_) => check,
-        })
+            Some(l) => {
+                let mut out = vec![check];
+                if promisc {
+                    out.push(judged(
+                        Check::new(
+                            "bridge.promisc",
+                            Hop::Bridge,
+                            format!("{name} is promiscuous (\"promiscMode\": true)"),
+                            format!("ip -d link show {name}  # promiscuity"),
+                        ),
+                        l.promisc,
+                        format!("{name} is not promiscuous: it drops frames not addressed to it"),
+                        format!("ip link set {name} promisc on"),
+                    ));
+                }
+                return Ok(out);
+            }
+        }])
     }
 
     /// The pod's end and the node's end of its veth.

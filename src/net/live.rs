@@ -181,3 +181,26 @@ impl Node {
         Ok(same.then_some(host))
     }
 }
+
+/// `NET_ADDR_SET` in `/sys/class/net/<dev>/addr_assign_type`: the MAC was set explicitly.
+const NET_ADDR_SET: &str = "3";
+
+impl Node {
+    /// Whether the MAC of `link` (a host-side link) was set explicitly rather than picked
+    /// by the kernel, which for a bridge means it no longer follows its ports. netlink does
+    /// not carry `addr_assign_type`; sysfs does, but sysfs shows the namespace it was
+    /// mounted in (`ip netns exec` remounts it), so the answer counts only when sysfs's
+    /// ifindex for that name is this link's. `None`: cannot tell from here.
+    pub fn mac_set_explicitly(&self, link: &Link) -> Option<bool> {
+        let dir = Path::new("/sys/class/net").join(&link.name);
+        let read = |f: &str| {
+            crate::files::read_path(&dir.join(f), 64)
+                .ok()
+                .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        };
+        if read("ifindex")? != link.index.to_string() {
+            return None;
+        }
+        Some(read("addr_assign_type")? == NET_ADDR_SET)
+    }
+}
