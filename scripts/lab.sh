@@ -40,6 +40,8 @@ install_packages() {
   command -v ip >/dev/null || missing+=(iproute2)
   command -v nft >/dev/null || [ -x /usr/sbin/nft ] || missing+=(nftables)
   command -v python3 >/dev/null || missing+=(python3)
+  # Not needed by the lab itself: docs/lab.md and the walkthroughs watch the LAN with it.
+  command -v tcpdump >/dev/null || [ -x /usr/bin/tcpdump ] || missing+=(tcpdump)
   if [ ${#missing[@]} -gt 0 ]; then
     command -v apt-get >/dev/null || { echo "lab.sh: please install ${missing[*]}" >&2; exit 1; }
     say "installing ${missing[*]}"

@@ -111,8 +111,13 @@ pub fn resolve(t: &Target, one: bool) -> Result<Resolved, String> {
 }
 
 fn list_networks(data_dir: &Path) -> Result<Vec<String>, String> {
-    let rd =
-        std::fs::read_dir(data_dir).map_err(|e| format!("read {}: {e}", data_dir.display()))?;
+    let rd = match std::fs::read_dir(data_dir) {
+        Ok(rd) => rd,
+        // No store yet (no pod has ever had an address here): nothing is reserved, as
+        // --conf says for a network directory not made yet.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("read {}: {e}", data_dir.display())),
+    };
     let mut names: Vec<String> = rd
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))

@@ -44,7 +44,10 @@ pub fn run(a: &StatusArgs) -> Result<i32, String> {
         ));
     } else {
         if reports.is_empty() {
-            emit(&format!("no networks under {}\n", r.data_dir.display()));
+            emit(&format!(
+                "no networks under {}: nothing reserved\n",
+                r.data_dir.display()
+            ));
         }
         for rep in &reports {
             emit(&network_text(rep, now, a.summary));
