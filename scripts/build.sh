@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 find_cargo() {
   command -v cargo >/dev/null && return 0
   local home
-  for home in "${CARGO_HOME:+$CARGO_HOME/..}" "$HOME" \
+  for home in "${CARGO_HOME:+$CARGO_HOME/..}" "${HOME:-}" \
     "${SUDO_USER:+$(getent passwd "$SUDO_USER" | cut -d: -f6)}" /root; do
     [ -n "$home" ] && [ -x "$home/.cargo/bin/cargo" ] || continue
     export PATH="$home/.cargo/bin:$PATH"

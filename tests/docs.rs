@@ -87,14 +87,44 @@ fn normalize(lines: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// How a doc's commands are run.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// In this checkout, with the test's vnet first on PATH and as the lab's binary.
+    Checkout,
+    /// As a student runs them from a fresh clone at `root`: `env -i` with only the system
+    /// directories on PATH, no vnet and no cargo on it; `sudo` adds what Debian's
+    /// secure_path adds (/usr/local/bin, where `lab.sh up` links vnet); the lab builds
+    /// vnet itself. The whole doc runs `passes` times in a row.
+    FreshClone { passes: usize },
+}
+
+/// Debian's sudo `secure_path`.
+const SECURE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const PLAIN_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// Runs all steps of one doc as one bash script, so state carries from step to step.
 fn run(doc: &Path, steps: &[Step]) -> Vec<(i32, Vec<String>)> {
+    run_in(doc, steps, Path::new(ROOT), Mode::Checkout)
+}
+
+fn run_in(doc: &Path, steps: &[Step], root: &Path, mode: Mode) -> Vec<(i32, Vec<String>)> {
     let bin = common::TempDir::new("docbin");
     std::os::unix::fs::symlink(common::BIN, bin.path().join("vnet")).unwrap();
-    let mut script = String::from(
-        "cd \"$VNET_ROOT\"\nexport PATH=\"$VNET_DOC_BIN_DIR:$PATH\"\nsudo() { \"$@\"; }\n",
-    );
-    for (i, s) in steps.iter().enumerate() {
+    let (mut script, passes) = match mode {
+        Mode::Checkout => (
+            String::from(
+                "cd \"$VNET_ROOT\"\nexport PATH=\"$VNET_DOC_BIN_DIR:$PATH\"\nsudo() { \"$@\"; }\n",
+            ),
+            1,
+        ),
+        Mode::FreshClone { passes } => (
+            format!("cd \"$VNET_ROOT\"\nsudo() {{ PATH={SECURE_PATH} \"$@\"; }}\n"),
+            passes,
+        ),
+    };
+    let all: Vec<&Step> = (0..passes).flat_map(|_| steps.iter()).collect();
+    for (i, s) in all.iter().enumerate() {
         script.push_str(&format!(
             "echo '@@step {i}@@'\n{{\n{}\n}} 2>&1\nrc=$?\nprintf '\\n@@rc %s@@\\n' \"$rc\"\n",
             s.cmd
@@ -108,19 +138,27 @@ fn run(doc: &Path, steps: &[Step]) -> Vec<(i32, Vec<String>)> {
     script.push_str("echo '@@left@@'; ls -A /run/netns 2>/dev/null; ls -A /run | grep -vx -e netns -e vnet || true\n");
     // A fresh /run in a private mount namespace: `ip netns` names and the lab's data live
     // there, invisible to the machine and to other tests, and vanish with it.
-    let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "bash", "-c"])
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "bash", "-c"])
         .arg(format!(
             "mount -t tmpfs vnet-docs /run && exec bash -c {}",
             shell_quote(&script)
         ))
-        .env("VNET_ROOT", ROOT)
-        .env("VNET_DOC_BIN_DIR", bin.path())
-        // The lab uses this binary instead of building a release one.
-        .env("VNET_BIN", common::BIN)
-        .env_remove("CNI_COMMAND")
-        .output()
-        .unwrap();
+        .env("VNET_ROOT", root);
+    match mode {
+        Mode::Checkout => {
+            cmd.env("VNET_DOC_BIN_DIR", bin.path())
+                // The lab uses this binary instead of building a release one.
+                .env("VNET_BIN", common::BIN)
+                .env_remove("CNI_COMMAND");
+        }
+        Mode::FreshClone { .. } => {
+            cmd.env_clear()
+                .env("PATH", PLAIN_PATH)
+                .env("VNET_ROOT", root);
+        }
+    }
+    let out = cmd.output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let left: Vec<&str> = text
         .split("@@left@@")
@@ -133,7 +171,7 @@ fn run(doc: &Path, steps: &[Step]) -> Vec<(i32, Vec<String>)> {
         left.is_empty(),
         "lab.sh down left these behind after the walkthroughs: {left:?}"
     );
-    let mut results = vec![(-1, Vec::new()); steps.len()];
+    let mut results = vec![(-1, Vec::new()); all.len()];
     let mut cur: Option<usize> = None;
     for line in text.lines() {
         if line == "@@left@@" {
@@ -279,6 +317,63 @@ fn walkthroughs_run_and_show_real_output() {
     if !updating {
         assert!(checked > 0, "no walkthrough commands found in docs/");
     }
+}
+
+/// The student's path, end to end: a fresh clone, as root with only the system directories
+/// on PATH (no vnet, no cargo: `sudo` from a rustup user's shell), runs `lab.sh up`, every
+/// walkthrough command as printed, twice in a row, and `lab.sh down`; each command exits as
+/// its doc says both times, and the machine is as before: the root namespace, the
+/// /usr/local/bin/vnet link, and (in the private /run) no namespace or file left.
+#[test]
+fn a_fresh_clone_runs_every_walkthrough_twice_with_a_plain_path() {
+    if !common::root_or_skip("fresh clone") {
+        return;
+    }
+    // Once per suite: the clone builds its own vnet, whichever build the suite tests.
+    if option_env!("VNET_TEST_BIN").is_some() {
+        return;
+    }
+    let root_ns = common::rootns::RootNs::snapshot();
+    let link = Path::new("/usr/local/bin/vnet");
+    let link_before = std::fs::read_link(link).ok();
+    let clone = common::TempDir::new("clone");
+    let dir = clone.path().join("vnet");
+    let git = Command::new("git")
+        .args(["clone", "--quiet", ROOT])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(git.status.success(), "git clone: {git:?}");
+    let mut failures = Vec::new();
+    for doc in docs() {
+        let text = std::fs::read_to_string(&doc).unwrap();
+        let steps = steps(&text);
+        if steps.is_empty() {
+            continue;
+        }
+        let in_clone = dir.join("docs").join(doc.file_name().unwrap());
+        let results = run_in(&in_clone, &steps, &dir, Mode::FreshClone { passes: 2 });
+        let twice = steps.iter().chain(steps.iter()).zip(&results);
+        for (pass, (step, (rc, got))) in twice.enumerate().map(|(i, x)| (i / steps.len() + 1, x)) {
+            let (want_rc, _) = expected_exit(&step.shown);
+            if *rc != want_rc {
+                failures.push(format!(
+                    "{}:{} (pass {pass}): `{}` exited {rc}, the doc says {want_rc}:\n{}",
+                    doc.display(),
+                    step.line + 1,
+                    step.cmd,
+                    got.join("\n")
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert_eq!(
+        std::fs::read_link(link).ok(),
+        link_before,
+        "/usr/local/bin/vnet changed"
+    );
+    root_ns.assert_unchanged();
 }
 
 #[test]
