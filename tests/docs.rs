@@ -17,6 +17,14 @@ use regex::Regex;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
+/// `lab.sh up` links /usr/local/bin/vnet, outside the private /run, and `down` removes
+/// its own link: two labs at once would take vnet away from each other mid-walkthrough.
+static ONE_LAB_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_lab_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[derive(Debug)]
 struct Step {
     cmd: String,
@@ -275,6 +283,7 @@ fn walkthroughs_run_and_show_real_output() {
     if !common::root_or_skip("docs") {
         return;
     }
+    let _lab = one_lab_at_a_time();
     let updating = std::env::var_os("VNET_DOCS_UPDATE").is_some();
     let mut checked = 0;
     let mut failures = Vec::new();
@@ -333,6 +342,7 @@ fn a_fresh_clone_runs_every_walkthrough_twice_with_a_plain_path() {
     if option_env!("VNET_TEST_BIN").is_some() {
         return;
     }
+    let _lab = one_lab_at_a_time();
     let root_ns = common::rootns::RootNs::snapshot();
     let link = Path::new("/usr/local/bin/vnet");
     let link_before = std::fs::read_link(link).ok();
