@@ -232,6 +232,41 @@ fn dual_stack_add() {
     assert!(a.ping("fd00:8::3"), "v6 pod to pod");
     assert!(a.ping("fd00:8::1"), "v6 pod to gateway");
     assert!(a.ping("10.244.8.3"), "v4 pod to pod");
+    // The bridge ports carry the v6 traffic above without an address of their own: no
+    // link-local address and no fe80::/64 route per port for the kernel to walk at every ADD and DEL.
+    for veth in node.veths() {
+        let addrs = node
+            .ns
+            .exec(&["ip", "-j", "-6", "addr", "show", "dev", &veth]);
+        let addrs: serde_json::Value = serde_json::from_slice(&addrs.stdout).unwrap();
+        assert!(
+            addrs
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l["addr_info"].as_array().is_none_or(|a| a.is_empty())),
+            "{veth} has IPv6 addresses: {addrs}"
+        );
+        let routes = node.ns.exec(&[
+            "ip", "-j", "-6", "route", "show", "table", "all", "dev", &veth,
+        ]);
+        let routes: serde_json::Value = serde_json::from_slice(&routes.stdout).unwrap();
+        // What is left is the multicast route every IPv6 link has (ff00::/8).
+        assert!(
+            routes
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["dst"] == "ff00::/8"),
+            "{veth} has IPv6 routes: {routes}"
+        );
+    }
+    assert!(
+        a.exec(&["ip", "-6", "addr", "show", "dev", "eth0", "scope", "link"])
+            .stdout
+            .starts_with(b"2: eth0"),
+        "the pod keeps its link-local address, which neighbour discovery uses"
+    );
     let dad = a.exec(&["cat", "/proc/sys/net/ipv6/conf/eth0/accept_dad"]);
     assert_eq!(String::from_utf8_lossy(&dad.stdout).trim(), "0");
     node.call("DEL", "ca", &a.path(), "eth0", &conf).ok();

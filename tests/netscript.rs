@@ -7,6 +7,7 @@ mod common;
 
 use common::state::kernel_state;
 use common::*;
+use std::path::Path;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/net-script.sh");
 
@@ -84,4 +85,112 @@ fn net_script_rolls_back_a_failed_add() {
         ""
     );
     assert!(node.links().iter().all(|l| !l.starts_with("veth")));
+}
+
+/// The course's chain: the plugin runs the IPAM plugin its config names (here the
+/// reference host-local) and takes the address from its answer; DEL releases it there.
+#[test]
+fn net_script_calls_the_ipam_plugin_its_config_names() {
+    if !root_or_skip("net_script_ipam_plugin") {
+        return;
+    }
+    let host_local = Path::new("/usr/lib/cni/host-local");
+    if !host_local.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI lacks {}",
+            host_local.display()
+        );
+        eprintln!(
+            "SKIPPED net_script_ipam_plugin: no {}",
+            host_local.display()
+        );
+        return;
+    }
+    let node = Netns::new("s");
+    let pods = [Netns::new("p"), Netns::new("q")];
+    let dir = TempDir::new("ipc");
+    let store = dir.path().join("store");
+    let conf_file = dir.path().join("net.conf");
+    std::fs::write(
+        &conf_file,
+        serde_json::json!({"cniVersion": "1.0.0", "name": "hand", "type": "net-script",
+            "ipam": {"type": "host-local", "subnet": "10.248.2.0/24",
+                "rangeStart": "10.248.2.100", "dataDir": store}})
+        .to_string(),
+    )
+    .unwrap();
+    let conf = format!("CONF={}", conf_file.display());
+    // A text-file IPAM that must stay unused: the plugin's store is the one that counts.
+    let unused = format!("IPAM_FILE={}", dir.path().join("ips").display());
+    let script = |args: &[&str]| {
+        let mut cmd = vec![
+            "env",
+            &conf,
+            &unused,
+            "CNI_PATH=/usr/lib/cni",
+            "bash",
+            SCRIPT,
+        ];
+        cmd.extend_from_slice(args);
+        node.exec(&cmd)
+    };
+    for (i, pod) in pods.iter().enumerate() {
+        let out = script(&["add", &format!("c{i}"), &pod.name]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let want = format!("10.248.2.{}/24", 100 + i);
+        assert_eq!(pod.addrs("eth0"), vec![want.clone()]);
+        let owner = std::fs::read_to_string(store.join(format!("hand/10.248.2.{}", 100 + i)));
+        assert_eq!(owner.unwrap(), format!("c{i}\r\neth0"), "host-local's file");
+    }
+    assert!(!dir.path().join("ips").exists(), "the text file was used");
+    assert!(pods[0].ping("10.248.2.101"), "pod to pod");
+    assert!(
+        pods[0].ping("10.248.2.1"),
+        "pod to the gateway host-local named"
+    );
+
+    let out = script(&["del", "c0", &pods[0].name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!store.join("hand/10.248.2.100").exists(), "DEL released it");
+    assert!(store.join("hand/10.248.2.101").exists());
+    assert!(
+        !pods[0].links().iter().any(|l| l == "eth0"),
+        "the pod keeps its eth0"
+    );
+
+    // A plugin that is not there: an error, and nothing made.
+    let bad = dir.path().join("bad.conf");
+    std::fs::write(
+        &bad,
+        r#"{"cniVersion":"1.0.0","name":"hand","ipam":{"type":"no-such-ipam"}}"#,
+    )
+    .unwrap();
+    let links = node.links();
+    let bad_conf = format!("CONF={}", bad.display());
+    let out = node.exec(&[
+        "env",
+        &bad_conf,
+        "CNI_PATH=/usr/lib/cni",
+        "bash",
+        SCRIPT,
+        "add",
+        "c9",
+        &pods[0].name,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no IPAM plugin"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(node.links(), links);
 }

@@ -46,6 +46,7 @@ impl Node {
             } => self.block_on(self.add_veth(host, peer, *mtu, *peer_mac)),
             Op::SetMaster { dev, master } => self.block_on(self.set_master(dev, master)),
             Op::SetHairpin { dev } => self.block_on(self.set_hairpin(dev)),
+            Op::NoLinkLocal { dev } => self.block_on(self.no_link_local(dev)),
             Op::LinkUp { ns, dev } => self.block_on(self.set_up(*ns, dev)),
             Op::Sysctl {
                 ns,

@@ -2,7 +2,8 @@
 
 use futures::TryStreamExt;
 use netlink_packet_route::link::{
-    InfoBridgePort, InfoPortData, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoBridgePort, InfoPortData, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage,
 };
 use rtnetlink::LinkUnspec;
 
@@ -232,6 +233,27 @@ impl Node {
     }
 
     /// Enslave `dev` to `master` (host namespace).
+    /// IPv6 address generation mode `none`: no link-local address when the link comes up.
+    /// The kernel takes `IFLA_AF_SPEC` only on a link that exists (EAFNOSUPPORT when
+    /// creating one), so this is a request of its own after the veth's creation.
+    pub(crate) async fn no_link_local(&self, dev: &str) -> Result<(), NetError> {
+        let port = self.require(Ns::Host, dev).await?;
+        let mode = AfSpecInet6::AddrGenMode(In6AddrGenMode::None);
+        let msg = LinkUnspec::new_with_index(port.index)
+            .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+                vec![mode],
+            )]))
+            .build();
+        self.change_link(
+            Ns::Host,
+            &port,
+            msg,
+            || format!("set {dev} addrgenmode none"),
+            |_| {},
+        )
+        .await
+    }
+
     pub(crate) async fn set_master(&self, dev: &str, master: &str) -> Result<(), NetError> {
         let port = self.require(Ns::Host, dev).await?;
         let bridge = self.require(Ns::Host, master).await?;

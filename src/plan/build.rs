@@ -117,6 +117,15 @@ pub fn add_ops(
             "0",
             true,
         ),
+        // A bridge port carries frames; the node's addresses live on the bridge. With a
+        // link-local address each port adds two IPv6 routes of its own, and the kernel
+        // walks the node's whole IPv6 routing table at every link up and down
+        // (fib6_ifup/fib6_ifdown): ADD and DEL would slow down with every pod on the node.
+        // Not `disable_ipv6=1`: that sysctl only try-locks RTNL and restarts the write
+        // until it gets it, which spins against parallel ADDs (measured twice as slow).
+        Op::NoLinkLocal {
+            dev: host_veth.into(),
+        },
     ];
     let ips = res.map(|r| r.ips.as_slice()).unwrap_or_default();
     if !ips.is_empty() {

@@ -47,6 +47,9 @@ pub enum Op {
     SetMaster { dev: String, master: String },
     /// Bridge-port hairpin mode on `dev` (host namespace).
     SetHairpin { dev: String },
+    /// No IPv6 link-local address on `dev` (host namespace), a bridge port: IPv6 address
+    /// generation mode `none`, set before the link comes up.
+    NoLinkLocal { dev: String },
     /// Set a link administratively up.
     LinkUp { ns: Ns, dev: String },
     /// Write `value` to `/proc/sys/<key>` in `ns`, e.g. key `net/ipv4/conf/eth0/arp_notify`.

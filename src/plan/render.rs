@@ -144,6 +144,10 @@ fn op_lines(op: &Op, pod: &PodNs, facts: &Facts) -> Vec<Line> {
             format!("ip link set {dev} master {master}"),
             "plug the node end into the bridge, like a cable into a switch port",
         )],
+        Op::NoLinkLocal { dev } => vec![Line::new(
+            format!("ip link set {dev} addrgenmode none"),
+            "no IPv6 link-local address on a bridge port: it carries frames, the bridge holds the node's addresses",
+        )],
         Op::SetHairpin { dev } => vec![Line::new(
             format!("ip link set {dev} type bridge_slave hairpin on"),
             "hairpin: let the pod reach itself through a service address",
@@ -408,18 +412,43 @@ fn route_line(ns: Ns, dst: IpNet, gw: Option<IpAddr>, dev: &str, pod: &PodNs) ->
     )
 }
 
-/// Lines as text: commands left, `# why` aligned to the right of the longest command.
+/// Widest comment line: explain is read in a terminal, and a student's is rarely wider.
+const WRAP: usize = 100;
+
+/// Lines as text, each command under the comment that says why, so a line stays about as
+/// wide as its command (a comment beside the longest command made lines of 170 columns and
+/// more). A note that opens a new part after commands gets a blank line before it.
 pub fn render(lines: &[Line]) -> String {
-    let width = lines.iter().map(|l| l.cmd.len()).max().unwrap_or(0).min(72);
     let mut out = String::new();
+    let mut after_cmd = false;
     for l in lines {
-        if l.cmd.is_empty() {
-            out.push_str(&format!("# {}\n", l.why));
-        } else {
-            out.push_str(&format!("{:<width$}  # {}\n", l.cmd, l.why));
+        if l.cmd.is_empty() && after_cmd {
+            out.push('\n');
         }
+        comment(&mut out, &l.why);
+        if !l.cmd.is_empty() {
+            out.push_str(&l.cmd);
+            out.push('\n');
+        }
+        after_cmd = !l.cmd.is_empty();
     }
     out
+}
+
+/// `# text`, wrapped at word boundaries to `WRAP` columns.
+fn comment(out: &mut String, text: &str) {
+    let mut line = String::from("#");
+    for word in text.split_whitespace() {
+        if line.len() > 1 && line.len() + 1 + word.len() > WRAP {
+            out.push_str(&line);
+            out.push('\n');
+            line = String::from("#");
+        }
+        line.push(' ');
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out.push('\n');
 }
 
 #[cfg(test)]

@@ -155,13 +155,35 @@ fn routes_and_veth() {
 }
 
 #[test]
-fn render_aligns_comments() {
+fn render_puts_each_comment_above_its_command() {
     let text = render(&[
         Line::note("hello"),
         Line::new("ip link", "a"),
         Line::new("ip", "b"),
+        Line::note("next part"),
+        Line::new("ip route", "c"),
     ]);
-    assert_eq!(text, "# hello\nip link  # a\nip       # b\n");
+    assert_eq!(
+        text,
+        "# hello\n# a\nip link\n# b\nip\n\n# next part\n# c\nip route\n"
+    );
+}
+
+#[test]
+fn render_wraps_long_comments_at_word_boundaries() {
+    let why = ["word"; 40].join(" ");
+    let text = render(&[Line::new("ip link", &why)]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.last(), Some(&"ip link"));
+    assert!(lines.len() > 2, "{text}");
+    for l in &lines[..lines.len() - 1] {
+        assert!(l.starts_with("# ") && l.len() <= 100, "{l:?}");
+    }
+    let rejoined: Vec<&str> = lines[..lines.len() - 1]
+        .iter()
+        .flat_map(|l| l[2..].split(' '))
+        .collect();
+    assert_eq!(rejoined.join(" "), why);
 }
 
 #[test]
