@@ -257,18 +257,7 @@ fn explain_warns_where_the_real_add_would_fail_or_misbehave() {
         return;
     }
     let node = Node::new("10.244.9.0/24");
-    let n = node.ns.name.as_str();
-    sh_ok(&["ip", "-n", n, "link", "add", "v-net-0", "type", "bridge"]);
-    sh_ok(&[
-        "ip",
-        "-n",
-        n,
-        "addr",
-        "add",
-        "10.9.9.1/24",
-        "dev",
-        "v-net-0",
-    ]);
+    node.ns.add_bridge("v-net-0", "10.9.9.1/24");
     let args = ["--container", "w1", "--netns", "/run/netns/none"];
     let text = explain(Some(&node.ns), &node.conf, &args);
     assert!(
