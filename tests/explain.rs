@@ -290,3 +290,40 @@ fn explain_warns_where_the_real_add_would_fail_or_misbehave() {
     let text = explain(Some(&node.ns), &nogw, &args);
     assert!(!text.contains("WARNING"), "{text}");
 }
+
+/// A delegated IPAM plugin runs once the pod's link is up on the bridge, and gets DEL
+/// before the link goes: explain says so in that order (no root needed).
+#[test]
+fn explain_puts_a_delegated_plugin_between_link_and_address() {
+    let conf = json!({"cniVersion": "1.0.0", "name": "d", "type": "vnet", "bridge": "v-net-0",
+        "isGateway": true, "ipam": {"type": "dhcp"}});
+    let args = ["--fresh", "--netns", "/run/netns/pod1"];
+    let add = explain(None, &conf, &args);
+    let at = |text: &str, what: &str| {
+        text.find(what)
+            .unwrap_or_else(|| panic!("{what:?} missing:\n{text}"))
+    };
+    let order = [
+        "ip link add v-net-0 type bridge",
+        "master v-net-0",
+        "ip -n pod1 link set eth0 up",
+        "CNI_COMMAND=ADD CNI_PATH/dhcp < $CONF",
+        "its addresses on eth0, its routes, its gateway on v-net-0",
+    ];
+    for pair in order.windows(2) {
+        assert!(at(&add, pair[0]) < at(&add, pair[1]), "{pair:?}:\n{add}");
+    }
+    assert!(
+        !add.contains("addr add"),
+        "addresses are not known yet:\n{add}"
+    );
+    let del = explain(
+        None,
+        &conf,
+        &["del", "--fresh", "--netns", "/run/netns/pod1"],
+    );
+    assert!(
+        at(&del, "CNI_COMMAND=DEL CNI_PATH/dhcp") < at(&del, "ip -n pod1 link del eth0"),
+        "{del}"
+    );
+}
