@@ -1,5 +1,5 @@
 # Break-it drills for the namespace lab, sourced by scripts/lab.sh (which sets P, state,
-# nodes, say, need_root). Each scenario breaks one thing a CKA student meets, on node1
+# nodes, say, need_root, need_lab). Each scenario breaks one thing a CKA student meets, on node1
 # (its pod1 unless the scenario needs another), the way it happens for real: by hand
 # with iproute2, sysctl or nft, or by a pod that died without its DEL.
 #
@@ -57,7 +57,7 @@ crash_pod() {
 
 break_lab() {
   need_root break
-  [ -d "$state/split" ] || { echo "lab.sh: no lab $P (run: sudo $0 up)" >&2; exit 1; }
+  need_lab
   local s=${1:-} secret=0
   if [ -z "$s" ]; then
     s=${drill_scenarios[RANDOM % ${#drill_scenarios[@]}]}
@@ -93,7 +93,7 @@ break_lab() {
 
 check_lab() {
   need_root check
-  [ -d "$state/split" ] || { echo "lab.sh: no lab $P (run: sudo $0 up)" >&2; exit 1; }
+  need_lab
   local bad=() n pod
   for n in "${nodes[@]}"; do
     ip netns exec "$P-$n" "$(node_vnet "$n")" doctor --conf "$(node_conf "$n")" >/dev/null 2>&1 ||

@@ -11,6 +11,8 @@
 #   sudo scripts/lab.sh down     remove everything it made
 #   sudo scripts/lab.sh break [SCENARIO]   break one thing (drills: docs/walkthrough-6-drills.md)
 #   sudo scripts/lab.sh check    healthy again? (vnet doctor on every node and pod, the matrix)
+#   sudo scripts/lab.sh dhcp [leases|stop]   a DHCP server and the dhcp IPAM daemon on
+#                                node1 (docs/walkthrough-8-dhcp.md); its leases; stop the daemon
 #
 # Each node runs vnet with its own config from `vnet cluster split` (per-node /24 of
 # 10.244.0.0/16, ipMasq on): routes to the other nodes' pod subnets, masquerade to the LAN.
@@ -30,6 +32,10 @@ declare -A node_ip=([node1]=192.168.1.11 [node2]=192.168.1.12 [node3]=192.168.1.
 
 say() { echo "lab[$P]: $*" >&2; }
 
+need_lab() {
+  [ -d "$state/split" ] || { echo "lab.sh: no lab $P (run: sudo $0 up)" >&2; exit 1; }
+}
+
 need_root() {
   [ "$(id -u)" = 0 ] || { echo "lab.sh: needs root (network namespaces): sudo $0 $*" >&2; exit 1; }
 }
@@ -42,12 +48,16 @@ install_packages() {
   command -v python3 >/dev/null || missing+=(python3)
   # Not needed by the lab itself: docs/lab.md and the walkthroughs watch the LAN with it.
   command -v tcpdump >/dev/null || [ -x /usr/bin/tcpdump ] || missing+=(tcpdump)
-  if [ ${#missing[@]} -gt 0 ]; then
-    command -v apt-get >/dev/null || { echo "lab.sh: please install ${missing[*]}" >&2; exit 1; }
-    say "installing ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  fi
+  apt_install "${missing[@]}"
+}
+
+# apt_install PACKAGE...: install them (none: nothing to do), or say what to install.
+apt_install() {
+  [ $# -gt 0 ] || return 0
+  command -v apt-get >/dev/null || { echo "lab.sh: please install $*" >&2; exit 1; }
+  say "installing $*"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
 }
 
 vnet_bin() {
@@ -144,14 +154,19 @@ start_lan_echo() {
   rm -f "$pidfile"
   ip netns exec "$host_ns" setsid python3 "$here/scripts/lab_echo.py" serve --pidfile "$pidfile" \
     </dev/null >/dev/null 2>&1 &
-  for _ in $(seq 50); do [ -f "$pidfile" ] && return 0; sleep 0.1; done
-  echo "lab.sh: LAN host echo server did not start" >&2
+  wait_for "$pidfile" "LAN host echo server"
+}
+
+# wait_for FILE WHAT: up to 5 s for FILE, which WHAT makes once it runs.
+wait_for() {
+  for _ in $(seq 50); do [ -e "$1" ] && return 0; sleep 0.1; done
+  echo "lab.sh: $2 did not start" >&2
   return 1
 }
 
 status() {
   need_root status
-  [ -d "$state/split" ] || { echo "lab.sh: no lab $P (run: sudo $0 up)" >&2; exit 1; }
+  need_lab
   local lines=""
   for n in "${nodes[@]}"; do
     lines+=$(node_setup probe "$n")$'\n'
@@ -187,6 +202,8 @@ down() {
 
 # shellcheck source=scripts/lab-drills.sh
 . "$here/scripts/lab-drills.sh"
+# shellcheck source=scripts/lab-dhcp.sh
+. "$here/scripts/lab-dhcp.sh"
 
 case "${1:-}" in
   up) up ;;
@@ -194,5 +211,6 @@ case "${1:-}" in
   check) check_lab ;;
   status) shift; status "$@" ;;
   down) down ;;
-  *) sed -n '2,19p' "$0"; exit 2 ;;
+  dhcp) shift; dhcp_cmd "$@" ;;
+  *) sed -n '2,21p' "$0"; exit 2 ;;
 esac

@@ -100,19 +100,8 @@ fn a_failed_add_takes_its_element_back() {
         return;
     }
     let node = masq_node("10.244.1.0/24");
-    let n = node.ns.name.as_str();
     // The bridge already holds another subnet's gateway: ADD fails after the element.
-    sh_ok(&["ip", "-n", n, "link", "add", "v-net-0", "type", "bridge"]);
-    sh_ok(&[
-        "ip",
-        "-n",
-        n,
-        "addr",
-        "add",
-        "10.9.9.1/24",
-        "dev",
-        "v-net-0",
-    ]);
+    node.ns.add_bridge("v-net-0", "10.9.9.1/24");
     let pod = Netns::new("p");
     let add = Cni::new(Some(&node.ns))
         .pod("ADD", "c1", &pod.path(), "eth0")

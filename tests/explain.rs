@@ -246,18 +246,7 @@ fn explain_warns_where_the_real_add_would_fail_or_misbehave() {
         return;
     }
     let node = Node::new("10.244.9.0/24");
-    let n = node.ns.name.as_str();
-    sh_ok(&["ip", "-n", n, "link", "add", "v-net-0", "type", "bridge"]);
-    sh_ok(&[
-        "ip",
-        "-n",
-        n,
-        "addr",
-        "add",
-        "10.9.9.1/24",
-        "dev",
-        "v-net-0",
-    ]);
+    node.ns.add_bridge("v-net-0", "10.9.9.1/24");
     let args = ["--container", "w1", "--netns", "/run/netns/none"];
     let text = explain(Some(&node.ns), &node.conf, &args);
     assert!(
@@ -289,4 +278,41 @@ fn explain_warns_where_the_real_add_would_fail_or_misbehave() {
     nogw["isGateway"] = json!(true);
     let text = explain(Some(&node.ns), &nogw, &args);
     assert!(!text.contains("WARNING"), "{text}");
+}
+
+/// A delegated IPAM plugin runs once the pod's link is up on the bridge, and gets DEL
+/// before the link goes: explain says so in that order (no root needed).
+#[test]
+fn explain_puts_a_delegated_plugin_between_link_and_address() {
+    let conf = json!({"cniVersion": "1.0.0", "name": "d", "type": "vnet", "bridge": "v-net-0",
+        "isGateway": true, "ipam": {"type": "dhcp"}});
+    let args = ["--fresh", "--netns", "/run/netns/pod1"];
+    let add = explain(None, &conf, &args);
+    let at = |text: &str, what: &str| {
+        text.find(what)
+            .unwrap_or_else(|| panic!("{what:?} missing:\n{text}"))
+    };
+    let order = [
+        "ip link add v-net-0 type bridge",
+        "master v-net-0",
+        "ip -n pod1 link set eth0 up",
+        "CNI_COMMAND=ADD CNI_PATH/dhcp < $CONF",
+        "its addresses on eth0, its routes",
+    ];
+    for pair in order.windows(2) {
+        assert!(at(&add, pair[0]) < at(&add, pair[1]), "{pair:?}:\n{add}");
+    }
+    assert!(
+        !add.contains("addr add"),
+        "addresses are not known yet:\n{add}"
+    );
+    let del = explain(
+        None,
+        &conf,
+        &["del", "--fresh", "--netns", "/run/netns/pod1"],
+    );
+    assert!(
+        at(&del, "CNI_COMMAND=DEL CNI_PATH/dhcp") < at(&del, "ip -n pod1 link del eth0"),
+        "{del}"
+    );
 }

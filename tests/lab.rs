@@ -113,7 +113,18 @@ fn three_node_lab_up_status_down() {
         vec![format!("vnet v-net {p}-node1-pod2 eth0")]
     );
 
+    // The DHCP server and the dhcp daemon of walkthrough 8 run in node1, and go with down.
+    let dhcp_pids = dhcp_runs(&lab, &p);
+
     lab.ok(&["down"]);
+    let t0 = std::time::Instant::now();
+    while dhcp_pids.iter().any(|&pid| running(pid)) {
+        assert!(
+            t0.elapsed().as_secs() < 5,
+            "down left the DHCP server or daemon running: {dhcp_pids:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     assert_eq!(
         link.symlink_metadata().is_ok(),
         had_vnet,
@@ -121,4 +132,33 @@ fn three_node_lab_up_status_down() {
     );
     assert!(lab.namespaces().is_empty(), "{:?}", lab.namespaces());
     assert!(!std::path::Path::new(&format!("/run/vnet-lab/{p}")).exists());
+}
+
+/// `lab.sh dhcp` (twice: it is idempotent) starts udhcpd and the dhcp daemon; their pids.
+fn dhcp_runs(lab: &Lab, p: &str) -> Vec<u32> {
+    if reference_or_skip("lab dhcp", "dhcp").is_none() || !tool_or_skip("lab dhcp", "busybox") {
+        return Vec::new();
+    }
+    lab.ok(&["dhcp"]);
+    let text = lab.ok(&["dhcp"]);
+    assert!(text.contains("config: /run/vnet-lab/"), "{text}");
+    let leases = lab.ok(&["dhcp", "leases"]);
+    assert_eq!(leases.trim(), "MAC                IP             EXPIRES");
+    let pids: Vec<u32> = ["udhcpd.pid", "dhcp.pid"]
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(format!("/run/vnet-lab/{p}/dhcp/{f}")).unwrap();
+            text.trim().parse().unwrap()
+        })
+        .collect();
+    assert!(pids.iter().all(|&pid| running(pid)), "{pids:?}");
+    pids
+}
+
+/// Whether `pid` runs (a zombie has exited).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_string()))
+        .is_some_and(|r| !r.starts_with('Z'))
 }

@@ -9,11 +9,11 @@ use crate::cni::args::CniArgs;
 use crate::cni::NetConf;
 use crate::ipam::{self, IpamConf};
 use crate::net::Node;
-use crate::plan::build::{add_ops, finish_result, ipam_result};
+use crate::plan::build::{add_ops, finish_result, ipam_result, ipam_step, link_ops, IpamStep};
 use crate::plan::masq;
 use crate::plan::{Ns, Op};
 
-pub use crate::plan::render::{lines, render, Facts, Line, PodNs};
+pub use crate::plan::render::{delegate_line, lines, render, Facts, Line, PodNs};
 
 /// Why `vnet explain` could not say what a call would do.
 #[derive(Debug)]
@@ -124,8 +124,8 @@ fn add(ask: &Ask) -> Result<Vec<Line>, Error> {
     let mut subnets = Vec::new();
     match &ask.conf.ipam_type {
         None => out.push(Line::note("no ipam.type: layer 2 only, the pod gets no address")),
-        Some(t) if !ask.conf.builtin_ipam() => out.push(Line::note(format!(
-            "IPAM: run CNI_PATH/{t} with CNI_COMMAND=ADD and the same stdin; its addresses are not known in advance, so the address steps are left out below"
+        Some(t) if ipam_step(ask.conf) == IpamStep::AfterLink => out.push(Line::note(format!(
+            "IPAM: the {t} plugin, delegated: it runs once the pod's link is up on the bridge (below)"
         ))),
         Some(_) => {
             let conf = IpamConf::parse(&ask.conf.raw, &ask.args.ips)?;
@@ -142,6 +142,11 @@ fn add(ask: &Ask) -> Result<Vec<Line>, Error> {
     if let Some(c) = &cluster {
         out.extend(route_sync(ask, c)?);
     }
+    let facts = facts(ask);
+    if let (Some(t), IpamStep::AfterLink) = (&ask.conf.ipam_type, ipam_step(ask.conf)) {
+        out.extend(link_first(ask, t, &facts));
+        return Ok(out);
+    }
     out.push(Line::note(
         "Kernel: the node's bridge, the pod's veth, address and routes",
     ));
@@ -157,12 +162,43 @@ fn add(ask: &Ask) -> Result<Vec<Line>, Error> {
         )
     });
     let ops = add_ops(ask.conf, ask.ifname, &ask.veth, result.as_ref(), masq);
-    let facts = facts(ask);
     out.extend(lines(&ops, &PodNs::from_path(ask.netns), &facts));
     if let Some(r) = &result {
         out.extend(unreachable_gateways(ask, r, &facts));
     }
     Ok(out)
+}
+
+/// A delegated plugin's ADD: the link phase, the plugin, then what it answers with.
+fn link_first(ask: &Ask, plugin: &str, facts: &Facts) -> Vec<Line> {
+    let (ifname, bridge) = (ask.ifname, &ask.conf.bridge);
+    let mut out = vec![Line::note(format!(
+        "Kernel, first the link: the node's bridge, the pod's veth plugged in, {ifname} up"
+    ))];
+    let ops = link_ops(ask.conf, ifname, &ask.veth);
+    out.extend(lines(&ops, &PodNs::from_path(ask.netns), facts));
+    out.push(Line::note(format!(
+        "IPAM, with {ifname} up on {bridge}: a plugin like dhcp runs its DHCP client on it, in the pod"
+    )));
+    out.push(delegate_line("ADD", &format!("CNI_PATH/{plugin}")));
+    let mut then = vec![
+        format!("its addresses on {ifname}"),
+        "its routes".to_string(),
+    ];
+    if ask.conf.is_gateway {
+        then.push(format!("its gateway on {bridge} (ip_forward on)"));
+    }
+    if ask.conf.ip_masq {
+        then.push("their masquerade element".to_string());
+    }
+    out.push(Line::note(format!(
+        "Kernel, then what it answered (not known in advance): {}",
+        then.join(", ")
+    )));
+    out.push(Line::note(
+        "if anything fails from the plugin on, vnet sends it DEL and deletes the veth",
+    ));
+    out
 }
 
 /// The node routes ADD would add first: what is missing on this node, or (when the kernel
@@ -229,31 +265,38 @@ fn del(ask: &Ask) -> Result<Vec<Line>, Error> {
             &Facts::default(),
         ));
     }
-    out.push(Line::note("Kernel: remove the pod's interface"));
+    let mut link = vec![Line::note("Kernel: remove the pod's interface")];
     let op = Op::DelLink {
         ns: Ns::Pod,
         dev: ask.ifname.to_string(),
     };
-    out.extend(lines(
+    link.extend(lines(
         &[op],
         &PodNs::from_path(ask.netns),
         &Facts::default(),
     ));
-    out.push(Line::note(
+    link.push(Line::note(
         "the bridge and its gateway address stay for the node's other pods",
     ));
+    let mut release = Vec::new();
     if let Some((conf, held)) = store {
-        out.push(Line::note("IPAM, host-local store: release the address"));
-        out.extend(store::del_lines(
+        release.push(Line::note("IPAM, host-local store: release the address"));
+        release.extend(store::del_lines(
             &conf.data_dir.join(&ask.conf.name),
             &held,
             ask.container_id,
             ask.ifname,
         ));
     } else if let Some(t) = &ask.conf.ipam_type {
-        out.push(Line::note(format!(
-            "IPAM: run CNI_PATH/{t} with CNI_COMMAND=DEL and the same stdin"
+        release.push(Line::note(format!(
+            "IPAM: the {t} plugin, while {} still exists (dhcp sends its release through it)",
+            ask.ifname
         )));
+        release.push(delegate_line("DEL", &format!("CNI_PATH/{t}")));
+    }
+    match ipam_step(ask.conf) {
+        IpamStep::First => out.extend(link.into_iter().chain(release)),
+        IpamStep::AfterLink => out.extend(release.into_iter().chain(link)),
     }
     Ok(out)
 }

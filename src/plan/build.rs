@@ -82,9 +82,38 @@ fn sysctl(ns: Ns, key: String, value: &str, optional: bool) -> Op {
     }
 }
 
-/// The ADD plan. `res` is the finished result (see `finish_result`); `None` for L2 only.
-/// `masq` (see `masq::add_op`) goes before the bridge gateway steps: if the shared bridge
-/// then refuses its gateway address, the element is rolled back with the pod's veth.
+/// When ADD asks IPAM for the pod's addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpamStep {
+    /// Before the first change (built-in host-local, or no IPAM): the store needs nothing
+    /// from the kernel, so a full range or a bad `resolvConf` fails with nothing to undo,
+    /// and the plan is [`add_ops`].
+    First,
+    /// Once the pod's link is up on the bridge ([`link_ops`]), then [`address_ops`] with
+    /// the plugin's answer.
+    AfterLink,
+}
+
+/// Every delegated plugin runs after the link, not only `dhcp` by name. `dhcp` must: its
+/// daemon runs a DHCP client on `CNI_IFNAME` inside `CNI_NETNS`, which has to exist, be up
+/// and reach the server through the bridge. The reference bridge calls every IPAM plugin
+/// once the veth exists, so that is what a delegated plugin is written against, and vnet
+/// cannot see what a plugin does with the interface (a copy or a wrapper of dhcp under
+/// another name would slip past a name check). The cost is only on failure: a plugin that
+/// refuses makes ADD delete the veth it just made. What vnet checks itself (config,
+/// `CNI_PATH` and the plugin in it, the namespace, the interface name) still fails before
+/// any change.
+pub fn ipam_step(conf: &NetConf) -> IpamStep {
+    match &conf.ipam_type {
+        Some(_) if !conf.builtin_ipam() => IpamStep::AfterLink,
+        _ => IpamStep::First,
+    }
+}
+
+/// The ADD plan when IPAM ran first. `res` is the finished result (see `finish_result`);
+/// `None` for L2 only. `masq` (see `masq::add_op`) goes before the bridge gateway steps: if
+/// the shared bridge then refuses its gateway address, the element is rolled back with the
+/// pod's veth.
 pub fn add_ops(
     conf: &NetConf,
     ifname: &str,
@@ -92,8 +121,47 @@ pub fn add_ops(
     res: Option<&CniResult>,
     masq: Option<Op>,
 ) -> Vec<Op> {
+    let ips = res.map(|r| r.ips.as_slice()).unwrap_or_default();
+    let mut ops = bridge_and_veth(conf, ifname, host_veth);
+    ops.extend(pod_sysctls(conf, ifname, ips));
+    ops.extend(attach(conf, host_veth));
+    ops.extend(pod_addrs(ifname, ips));
+    ops.push(pod_up(ifname));
+    if let Some(res) = res {
+        ops.extend(layer3(conf, ifname, res, masq));
+    }
+    // Once a port is attached the bridge MAC would follow the lowest port MAC; pin it.
+    ops.push(Op::PinMac {
+        dev: conf.bridge.clone(),
+    });
+    ops
+}
+
+/// The first phase when IPAM runs after the link: the bridge, the veth plugged in and up
+/// at both ends. Undone by deleting the veth (the bridge stays, as in every ADD).
+pub fn link_ops(conf: &NetConf, ifname: &str, host_veth: &str) -> Vec<Op> {
+    let mut ops = bridge_and_veth(conf, ifname, host_veth);
+    ops.extend(attach(conf, host_veth));
+    ops.push(pod_up(ifname));
+    ops.push(Op::PinMac {
+        dev: conf.bridge.clone(),
+    });
+    ops
+}
+
+/// The second phase: what the plugin answered with (`res`, finished). The pod's link is up
+/// already, so `arp_notify` cannot announce this address (the kernel announces on link up
+/// and MAC changes); it is set all the same, for the link's later changes.
+pub fn address_ops(conf: &NetConf, ifname: &str, res: &CniResult, masq: Option<Op>) -> Vec<Op> {
+    let mut ops = pod_sysctls(conf, ifname, &res.ips);
+    ops.extend(pod_addrs(ifname, &res.ips));
+    ops.extend(layer3(conf, ifname, res, masq));
+    ops
+}
+
+fn bridge_and_veth(conf: &NetConf, ifname: &str, host_veth: &str) -> Vec<Op> {
     let br = conf.bridge.as_str();
-    let mut ops = vec![
+    vec![
         Op::EnsureBridge {
             name: br.into(),
             mtu: conf.mtu,
@@ -126,8 +194,36 @@ pub fn add_ops(
         Op::NoLinkLocal {
             dev: host_veth.into(),
         },
-    ];
-    let ips = res.map(|r| r.ips.as_slice()).unwrap_or_default();
+    ]
+}
+
+/// The node end into the bridge, and up.
+fn attach(conf: &NetConf, host_veth: &str) -> Vec<Op> {
+    let mut ops = vec![Op::SetMaster {
+        dev: host_veth.into(),
+        master: conf.bridge.clone(),
+    }];
+    if conf.hairpin {
+        ops.push(Op::SetHairpin {
+            dev: host_veth.into(),
+        });
+    }
+    ops.push(Op::LinkUp {
+        ns: Ns::Host,
+        dev: host_veth.into(),
+    });
+    ops
+}
+
+fn pod_up(ifname: &str) -> Op {
+    Op::LinkUp {
+        ns: Ns::Pod,
+        dev: ifname.into(),
+    }
+}
+
+fn pod_sysctls(conf: &NetConf, ifname: &str, ips: &[IpConfig]) -> Vec<Op> {
+    let mut ops = Vec::new();
     if !ips.is_empty() {
         // Announce the new MAC so neighbours drop stale ARP entries for a reused address.
         ops.push(sysctl(
@@ -140,39 +236,27 @@ pub fn add_ops(
     if ips.iter().any(|ip| ip.address.addr().is_ipv6()) {
         ops.extend(ipv6_pod_sysctls(conf, ifname));
     }
-    ops.push(Op::SetMaster {
-        dev: host_veth.into(),
-        master: br.into(),
-    });
-    if conf.hairpin {
-        ops.push(Op::SetHairpin {
-            dev: host_veth.into(),
-        });
-    }
-    ops.push(Op::LinkUp {
-        ns: Ns::Host,
-        dev: host_veth.into(),
-    });
-    for ip in ips {
-        ops.push(Op::AddAddr {
+    ops
+}
+
+fn pod_addrs(ifname: &str, ips: &[IpConfig]) -> Vec<Op> {
+    ips.iter()
+        .map(|ip| Op::AddAddr {
             ns: Ns::Pod,
             dev: ifname.into(),
             addr: ip.address,
-        });
-    }
-    ops.push(Op::LinkUp {
-        ns: Ns::Pod,
-        dev: ifname.into(),
-    });
-    if let Some(res) = res {
-        ops.extend(pod_routes(ifname, res));
-    }
+        })
+        .collect()
+}
+
+/// The pod's routes, its masquerade element, and (with `isGateway`) the gateway on the
+/// bridge with forwarding on.
+fn layer3(conf: &NetConf, ifname: &str, res: &CniResult, masq: Option<Op>) -> Vec<Op> {
+    let mut ops = pod_routes(ifname, res);
     ops.extend(masq);
     if conf.is_gateway {
-        ops.extend(gateway_ops(conf, ips));
+        ops.extend(gateway_ops(conf, &res.ips));
     }
-    // Once a port is attached the bridge MAC would follow the lowest port MAC; pin it.
-    ops.push(Op::PinMac { dev: br.into() });
     ops
 }
 
@@ -217,7 +301,7 @@ fn pod_routes(ifname: &str, res: &CniResult) -> Vec<Op> {
         .collect()
 }
 
-fn gateway_ops(conf: &NetConf, ips: &[crate::cni::result::IpConfig]) -> Vec<Op> {
+fn gateway_ops(conf: &NetConf, ips: &[IpConfig]) -> Vec<Op> {
     let mut ops = Vec::new();
     let mut seen: Vec<IpNet> = Vec::new();
     for ip in ips {

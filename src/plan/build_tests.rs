@@ -176,3 +176,64 @@ fn the_masquerade_element_goes_before_the_gateway_steps() {
     assert_eq!(RESULT_IFACES[POD_IFACE], Iface::Pod);
     assert_eq!(iface_index(Iface::Pod), POD_IFACE);
 }
+
+#[test]
+fn delegated_ipam_runs_after_the_link_and_host_local_first() {
+    assert_eq!(ipam_step(&conf(json!({}))), IpamStep::First);
+    assert_eq!(ipam_step(&conf(json!({"ipam": {}}))), IpamStep::First);
+    for kind in ["dhcp", "static", "my-dhcp-wrapper"] {
+        let c = conf(json!({"ipam": {"type": kind}}));
+        assert_eq!(ipam_step(&c), IpamStep::AfterLink, "{kind}");
+    }
+}
+
+#[test]
+fn link_first_splits_the_same_plan_in_two() {
+    let c = conf(json!({"isDefaultGateway": true, "hairpinMode": true}));
+    let mut r = ipam_result(&["10.244.1.2/24", "fd00::2/64"], true);
+    finish_result(&c, &mut r);
+    let link = link_ops(&c, "eth0", "vethx");
+    // The pod's end is up on the bridge, with nothing IPAM decides on it.
+    assert!(matches!(link.first(), Some(Op::EnsureBridge { .. })));
+    let up = link
+        .iter()
+        .position(|o| matches!(o, Op::LinkUp { ns: Ns::Pod, .. }))
+        .unwrap();
+    let master = link
+        .iter()
+        .position(|o| matches!(o, Op::SetMaster { .. }))
+        .unwrap();
+    assert!(master < up);
+    assert!(!link.iter().any(|o| matches!(
+        o,
+        Op::AddAddr { .. } | Op::AddRoute { .. } | Op::EnsureBridgeAddr { .. }
+    )));
+    // Undoing the link phase is deleting the veth.
+    let undo: Vec<Op> = link.iter().filter_map(Op::undo).collect();
+    assert_eq!(
+        undo,
+        vec![Op::DelLink {
+            ns: Ns::Host,
+            dev: "vethx".into()
+        }]
+    );
+    let masq = Op::AddMasquerade {
+        network: "n".into(),
+        srcs: vec!["10.244.1.2".parse().unwrap()],
+        exclude: vec![],
+        tag: "t".into(),
+    };
+    let addr = address_ops(&c, "eth0", &r, Some(masq.clone()));
+    assert!(!addr
+        .iter()
+        .any(|o| matches!(o, Op::AddVeth { .. } | Op::EnsureBridge { .. })));
+    // Together they are the address-first plan's ops, each once.
+    let mut both: Vec<String> = link.iter().chain(&addr).map(|o| format!("{o:?}")).collect();
+    let mut first: Vec<String> = add_ops(&c, "eth0", "vethx", Some(&r), Some(masq))
+        .iter()
+        .map(|o| format!("{o:?}"))
+        .collect();
+    both.sort();
+    first.sort();
+    assert_eq!(both, first);
+}

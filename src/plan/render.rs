@@ -412,6 +412,20 @@ fn route_line(ns: Ns, dst: IpNet, gw: Option<IpAddr>, dev: &str, pod: &PodNs) ->
     )
 }
 
+/// A call of the delegated IPAM plugin (an `ipam.type` other than host-local): `plugin`
+/// is its path, or `CNI_PATH/<type>` where it is not resolved (explain).
+pub fn delegate_line(command: &str, plugin: &str) -> Line {
+    let what = match command {
+        "ADD" => ": it answers with the pod's addresses and routes",
+        "DEL" => ": it releases what it handed out",
+        _ => "",
+    };
+    Line::new(
+        format!("CNI_COMMAND={command} {plugin} < $CONF"),
+        format!("the ipam.type plugin, given the network config on stdin and vnet's CNI_* variables{what}"),
+    )
+}
+
 /// Widest comment line: explain is read in a terminal, and a student's is rarely wider.
 const WRAP: usize = 100;
 

@@ -4,8 +4,17 @@
 //! fails the call before the address is released: freeing the address of a pod that
 //! still holds it would hand it to the next pod. The runtime retries DEL, and the retry
 //! finishes the job.
+//!
+//! A delegated IPAM plugin is called before the interface goes instead (it had the link
+//! at ADD, see `plan::build::ipam_step`): dhcp can only send its release through it. That
+//! gives up nothing: dhcp's DEL stops the daemon renewing the lease whether or not the
+//! release gets out, so after it the address is the server's to give again either way,
+//! now (released) or at the lease's end (link deleted first).
+
+use std::path::Path;
 
 use crate::net::Node;
+use crate::plan::build::{ipam_step, IpamStep};
 use crate::plan::{Ns, Op};
 
 use super::error::Error;
@@ -37,19 +46,43 @@ pub fn del(req: &Request) -> Result<(), Error> {
     // deletion (about 20 ms, grace periods of its own), the free is done by the time the
     // socket closes.
     masq::del(req, pod.as_ref().map(|(_, node)| node))?;
-    // Deleting the pod end removes the host end with it.
-    if let Some((netns, node)) = &pod {
-        let op = Op::DelLink {
-            ns: Ns::Pod,
-            dev: req.env.ifname.clone(),
-        };
-        trace::plan(
-            "DEL",
-            &req.env.container_id,
-            Some(netns),
-            std::slice::from_ref(&op),
-        );
-        node.apply(&[op])?;
+    match ipam_step(&req.conf) {
+        IpamStep::First => {
+            del_link(req, pod.as_ref())?;
+            ipam::del(req)
+        }
+        // A delegated plugin got the link at ADD and gets it at DEL too: dhcp sends its
+        // release through the pod's interface ("no such device" once it is gone: plugins
+        // issue #791, the reference bridge's order). Its failure is reported after the
+        // link is deleted all the same; the runtime's retry calls it again.
+        IpamStep::AfterLink => {
+            let released = ipam::del(req);
+            let deleted = del_link(req, pod.as_ref());
+            Error::all(
+                vec![released.err(), deleted.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            )
+        }
     }
-    ipam::del(req)
+}
+
+/// Deleting the pod end removes the host end with it.
+fn del_link(req: &Request, pod: Option<&(&Path, Node)>) -> Result<(), Error> {
+    let Some((netns, node)) = pod else {
+        return Ok(());
+    };
+    let op = Op::DelLink {
+        ns: Ns::Pod,
+        dev: req.env.ifname.clone(),
+    };
+    trace::plan(
+        "DEL",
+        &req.env.container_id,
+        Some(netns),
+        std::slice::from_ref(&op),
+    );
+    node.apply(&[op])?;
+    Ok(())
 }

@@ -104,47 +104,63 @@ pub fn find(plugin: &str, cni_path: &[PathBuf]) -> Result<PathBuf, DelegateError
         })
 }
 
-/// Runs `plugin` with `CNI_COMMAND=command`, the rest of our environment unchanged and
-/// `stdin` as its stdin. Returns its stdout JSON, or `None` when it printed nothing
-/// (DEL, CHECK, GC and STATUS print nothing on success).
-pub fn run(
-    plugin: &str,
-    command: &str,
-    stdin: &[u8],
-    cni_path: &[PathBuf],
-) -> Result<Option<Value>, DelegateError> {
+/// A delegated plugin found on `CNI_PATH` and allowed to run (not vnet itself, not too
+/// deep): resolved before ADD's first change, run after it.
+pub struct Plugin {
+    name: String,
+    pub path: PathBuf,
+    depth: u32,
+}
+
+pub fn resolve(plugin: &str, cni_path: &[PathBuf]) -> Result<Plugin, DelegateError> {
     let path = find(plugin, cni_path)?;
     let depth = refuse_loop(plugin, &path)?;
-    let out = spawn(&path, command, stdin, depth).map_err(|source| DelegateError::Exec {
-        plugin: path.clone(),
-        source,
-    })?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let parsed = if text.trim().is_empty() {
-        None
-    } else {
-        Some(
-            serde_json::from_str::<Value>(&text).map_err(|e| DelegateError::BadOutput {
-                plugin: plugin.into(),
-                detail: format!("{e}: {}", text.chars().take(200).collect::<String>()),
-            })?,
-        )
-    };
-    if out.status.success() {
-        return Ok(parsed);
-    }
-    let error =
-        parsed
-            .as_ref()
-            .and_then(error_from_json)
-            .ok_or_else(|| DelegateError::BadOutput {
-                plugin: plugin.into(),
-                detail: format!("exited with {} without a CNI error object", out.status),
-            })?;
-    Err(DelegateError::Failed {
-        plugin: plugin.into(),
-        error,
+    Ok(Plugin {
+        name: plugin.into(),
+        path,
+        depth,
     })
+}
+
+impl Plugin {
+    /// Runs it with `CNI_COMMAND=command`, the rest of our environment unchanged and
+    /// `stdin` as its stdin. Returns its stdout JSON, or `None` when it printed nothing
+    /// (DEL, CHECK, GC and STATUS print nothing on success).
+    pub fn run(&self, command: &str, stdin: &[u8]) -> Result<Option<Value>, DelegateError> {
+        let plugin = self.name.as_str();
+        let out = spawn(&self.path, command, stdin, self.depth).map_err(|source| {
+            DelegateError::Exec {
+                plugin: self.path.clone(),
+                source,
+            }
+        })?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let parsed = if text.trim().is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::from_str::<Value>(&text).map_err(|e| DelegateError::BadOutput {
+                    plugin: plugin.into(),
+                    detail: format!("{e}: {}", text.chars().take(200).collect::<String>()),
+                })?,
+            )
+        };
+        if out.status.success() {
+            return Ok(parsed);
+        }
+        let error =
+            parsed
+                .as_ref()
+                .and_then(error_from_json)
+                .ok_or_else(|| DelegateError::BadOutput {
+                    plugin: plugin.into(),
+                    detail: format!("exited with {} without a CNI error object", out.status),
+                })?;
+        Err(DelegateError::Failed {
+            plugin: plugin.into(),
+            error,
+        })
+    }
 }
 
 /// Refuses to run vnet itself (by name, or the same binary under another name) and to
@@ -174,6 +190,22 @@ fn refuse_loop(plugin: &str, path: &Path) -> Result<u32, DelegateError> {
         )));
     }
     Ok(depth + 1)
+}
+
+/// A vnet that a vnet delegated to runs only as its IPAM (`host-local`). Run as the whole
+/// plugin it is a loop (a wrapper on `CNI_PATH` that runs vnet again), refused before it
+/// changes anything: the delegating vnet made the pod's link already, so going on would
+/// only fail later on "interface exists", which hides the loop.
+pub fn refuse_nested_plugin() -> Result<(), DelegateError> {
+    match std::env::var(DEPTH_VAR) {
+        Ok(depth) => Err(DelegateError::Loop {
+            plugin: "vnet".into(),
+            why: format!(
+                "a vnet delegated to it ({DEPTH_VAR}={depth}), yet it runs as the whole plugin, not as host-local: a wrapper that runs vnet again?"
+            ),
+        }),
+        Err(_) => Ok(()),
+    }
 }
 
 /// Whether this call was delegated to by a vnet (which then holds the attachment's

@@ -1,5 +1,7 @@
 //! IPAM for one request: the built-in host-local store, or a delegated plugin.
 
+use serde_json::Value;
+
 use crate::cni::CniResult;
 use crate::ipam::{self, IpamConf};
 use crate::plan::build::ipam_result;
@@ -44,8 +46,24 @@ pub fn add(req: &Request) -> Result<Option<CniResult>, Error> {
     Ok(Some(ipam_result(conf, allocs, dns)))
 }
 
+/// Fails unless a delegated plugin can run (on `CNI_PATH`, not vnet itself): ADD asks
+/// before its first change when the plugin runs after the link phase.
+pub fn check_delegate(req: &Request) -> Result<(), Error> {
+    if let Ipam::Delegate(kind) = &req.ipam {
+        delegate::resolve(kind, &req.env.path)?;
+    }
+    Ok(())
+}
+
+/// Runs the delegated plugin with `command`, traced as the command a person would type.
+fn run_delegate(req: &Request, kind: &str, command: &str) -> Result<Option<Value>, Error> {
+    let plugin = delegate::resolve(kind, &req.env.path)?;
+    trace::delegate(command, &req.env.container_id, &plugin.path);
+    Ok(plugin.run(command, &req.stdin)?)
+}
+
 fn delegated_add(req: &Request, kind: &str) -> Result<CniResult, Error> {
-    let out = delegate::run(kind, "ADD", &req.stdin, &req.env.path)?;
+    let out = run_delegate(req, kind, "ADD")?;
     let parsed = out
         .as_ref()
         .ok_or_else(|| "no output".to_string())
@@ -57,9 +75,9 @@ fn delegated_add(req: &Request, kind: &str) -> Result<CniResult, Error> {
                 Ok(r)
             }
         });
+    // It may have reserved something before printing garbage: ADD's failure path sends
+    // it DEL, as after any failure past this call.
     parsed.map_err(|detail| {
-        // It may have reserved something before printing garbage: give it back.
-        let _ = del(req);
         delegate::DelegateError::BadOutput {
             plugin: kind.to_string(),
             detail,
@@ -86,8 +104,7 @@ pub fn del(req: &Request) -> Result<(), Error> {
 }
 
 fn delegated(req: &Request, kind: &str, command: &str) -> Result<(), Error> {
-    delegate::run(kind, command, &req.stdin, &req.env.path)?;
-    Ok(())
+    run_delegate(req, kind, command).map(drop)
 }
 
 /// CHECK: the store still holds exactly the addresses `prevResult` lists for this pod.

@@ -54,6 +54,9 @@ pub fn run(stdin: Vec<u8>, ipam_only: bool) -> Result<Option<Value>, Error> {
     if env.command == Command::Version {
         return Ok(Some(version_answer(&stdin)));
     }
+    if !ipam_only {
+        delegate::refuse_nested_plugin()?;
+    }
     let req = if ipam_only {
         Request::parse_ipam_only(env, stdin)?
     } else {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::explain::store;
 use crate::ipam::{AddPreview, Allocation};
 use crate::net::Node;
-use crate::plan::render::{lines, render, Facts, Line, PodNs};
+use crate::plan::render::{delegate_line, lines, render, Facts, Line, PodNs};
 use crate::plan::Op;
 
 /// Traces `ops` as they will run on `node`: what exists already (the bridge, its
@@ -22,8 +22,11 @@ pub fn plan_on(node: &Node, command: &str, id: &str, netns: Option<&std::path::P
     if enabled().is_none() {
         return;
     }
+    // The address phase of a delegated IPAM has no EnsureBridge, but may put the gateway
+    // on the bridge.
     let bridge = ops.iter().find_map(|op| match op {
         Op::EnsureBridge { name, .. } => Some(name.as_str()),
+        Op::EnsureBridgeAddr { dev, .. } => Some(dev.as_str()),
         _ => None,
     });
     let network = ops.iter().find_map(|op| match op {
@@ -72,6 +75,15 @@ pub fn ipam_del(dir: &Path, held: &[IpAddr], id: &str, ifname: &str) {
         None,
         store::del_lines(dir, held, id, ifname),
     );
+}
+
+/// A delegated IPAM plugin's call, with the path it runs from.
+pub fn delegate(command: &str, id: &str, plugin: &Path) {
+    if enabled().is_none() {
+        return;
+    }
+    let line = delegate_line(command, &plugin.display().to_string());
+    write(&format!("{command} IPAM"), id, None, vec![line]);
 }
 
 fn write_ops(command: &str, id: &str, netns: Option<&Path>, ops: &[Op], facts: &Facts) {

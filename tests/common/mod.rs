@@ -10,6 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub mod chain;
+pub mod dhcp;
 pub mod lab;
 pub mod masq;
 pub mod rootns;
@@ -134,6 +135,21 @@ impl Netns {
             .iter()
             .map(|l| l["ifname"].as_str().unwrap().to_string())
             .collect()
+    }
+
+    /// Links named `veth…` (host ends of pods' veths, on a node).
+    pub fn veths(&self) -> Vec<String> {
+        self.links()
+            .into_iter()
+            .filter(|l| l.starts_with("veth"))
+            .collect()
+    }
+
+    /// A bridge holding `addr` (not up), as a node that had it before vnet came.
+    pub fn add_bridge(&self, name: &str, addr: &str) {
+        let n = self.name.as_str();
+        sh_ok(&["ip", "-n", n, "link", "add", name, "type", "bridge"]);
+        sh_ok(&["ip", "-n", n, "addr", "add", addr, "dev", name]);
     }
 
     pub fn link(&self, name: &str) -> Option<Value> {
@@ -372,11 +388,7 @@ impl Node {
 
     /// Host-side veths on the node.
     pub fn veths(&self) -> Vec<String> {
-        self.ns
-            .links()
-            .into_iter()
-            .filter(|l| l.starts_with("veth"))
-            .collect()
+        self.ns.veths()
     }
 }
 
