@@ -18,8 +18,11 @@
 # 4. `vagrant up` as a user would (vagrant-libvirt brings the three VMs up in parallel),
 #    then checks: node3's provisioning printed a full matrix, `vagrant provision
 #    --provision-with check` prints a full matrix on every node, node1's pod pings
-#    node3's pod, the lab LAN is isolated (no forward), the VMs run with the domain type
-#    vagrant/kvm-probe.sh chose; then `vagrant destroy -f` leaves no domain.
+#    node3's pod; node1 rebooted (`vagrant reload`) has no pods, reservations or vnet
+#    routes left (all under /run), provisioned again gets its pods back on the same
+#    addresses and every matrix is full again; the lab LAN is isolated (no forward), the
+#    VMs run with the domain type vagrant/kvm-probe.sh chose; `vagrant destroy -f`
+#    leaves no domain.
 # 5. Whatever happens: destroys what is left, stops the daemons it started, kills what
 #    still runs in its namespace, deletes the namespace, removes its work directory,
 #    and fails if the machine's own network namespace (links, addresses, routes, rules,
@@ -74,6 +77,22 @@ vagrant_lab() { # vagrant_lab SECONDS ARGS...
     TMPDIR="$work/tmp" VNET_BOX=vnet-test/bookworm64 \
     VAGRANT_CHECKPOINT_DISABLE=1 VAGRANT_NO_COLOR=1 \
     bash -c 'cd "$0" && exec vagrant "$@"' "$repo/vagrant" "$@"
+}
+
+# check_all LOGNAME: the check provisioner on every node, each matrix 14 of 14.
+check_all() {
+  local log=$work/$1.log n line
+  say "vagrant provision --provision-with check (the matrix from every node's pods)"
+  if ! vagrant_lab 600 provision --provision-with check >"$log" 2>&1; then
+    tail -40 "$log" >&2
+    fail "the check provisioner failed (log: $logs/$1.log)"
+  fi
+  for n in node1 node2 node3; do
+    line=$(grep -E "^ *$n: [0-9]+ checks" "$log" || true)
+    say "  ${line#"${line%%[![:space:]]*}"}"
+    [[ "$line" == *"$n: 14 checks, 14 as expected" ]] ||
+      fail "$n's matrix is not 14 of 14 (log: $logs/$1.log)"
+  done
 }
 
 stop_pid() { # stop_pid PID: TERM, up to 20 s, then KILL
@@ -176,17 +195,7 @@ grep -E '^ *node3: ' "$work/up.log" | grep -E 'checks|FAIL|WRONG' >&2 || true
 grep -q 'node3: 14 checks, 14 as expected' "$work/up.log" ||
   fail "node3's provisioning did not print a full matrix (14 checks, 14 as expected)"
 
-say "vagrant provision --provision-with check (the matrix from every node's pods)"
-if ! vagrant_lab 600 provision --provision-with check >"$work/check.log" 2>&1; then
-  tail -40 "$work/check.log" >&2
-  fail "the check provisioner failed"
-fi
-for n in node1 node2 node3; do
-  line=$(grep -E "^ *$n: [0-9]+ checks" "$work/check.log" || true)
-  say "  ${line#"${line%%[![:space:]]*}"}"
-  [[ "$line" == *"$n: 14 checks, 14 as expected" ]] ||
-    fail "$n's matrix is not 14 of 14 (log: $logs/check.log)"
-done
+check_all check
 
 say "cross-node ping: node1's pod1 to node3's pod1"
 far=$(vagrant_lab 120 ssh node3 -c 'cat /run/vnet-lab/vm/pods/node3.pod1.json' 2>/dev/null |
@@ -197,6 +206,35 @@ vagrant_lab 120 ssh node1 -c "sudo ip netns exec node1-pod1 ping -c 3 -W 2 $far"
   { cat "$work/ping.log" >&2; fail "node1-pod1 cannot ping $far"; }
 grep -E 'packets transmitted' "$work/ping.log" >&2
 grep -q ' 0% packet loss' "$work/ping.log" || fail "packet loss from node1-pod1 to $far"
+
+say "reboot node1 (vagrant reload): pods, reservations and routes go with /run"
+# One line from a node: its pod namespaces, IPAM reservations, vnet's routes, its config.
+read -r -d '' summary <<'EOF' || true
+sudo sh -c 'echo netns $(ip netns list | wc -l) reservations $(ls /run/cni/networks/v-net 2>/dev/null | grep -c "^10\.") routes $(ip route show proto 118 | wc -l) conf $(ls /etc/cni/net.d/10-bridge.conf)'
+EOF
+node_summary() { # node_summary NODE
+  local out
+  out=$(vagrant_lab 120 ssh "$1" -c "$summary" 2>/dev/null) || fail "vagrant ssh $1"
+  echo "${out//$'\r'/}"
+}
+before=$(node_summary node1)
+say "  node1 before the reboot: $before"
+[[ "$before" == "netns 2 reservations 2 routes 2 conf /etc/cni/net.d/10-bridge.conf"* ]] ||
+  fail "node1 before the reboot: $before (expected 2 pods, 2 reservations, 2 vnet routes)"
+vagrant_lab 900 reload node1 >"$work/reload.log" 2>&1 ||
+  { tail -20 "$work/reload.log" >&2; fail "vagrant reload node1 failed"; }
+after=$(node_summary node1)
+say "  node1 after the reboot: $after"
+[[ "$after" == "netns 0 reservations 0 routes 0 conf /etc/cni/net.d/10-bridge.conf"* ]] ||
+  fail "node1 after the reboot: $after (expected no pods, reservations or vnet routes; the config kept)"
+vagrant_lab 600 provision node1 --provision-with vnet >"$work/reprovision.log" 2>&1 ||
+  { tail -20 "$work/reprovision.log" >&2; fail "provisioning node1 again failed"; }
+for pod in "pod1 (node1-pod1) eth0 10.244.1.2" "pod2 (node1-pod2) eth0 10.244.1.3"; do
+  grep -q "node1: $pod\$" "$work/reprovision.log" ||
+    fail "node1's $pod is not back on its address after the reboot (log: $logs/reprovision.log)"
+done
+say "  node1's pods are back on 10.244.1.2 and .3"
+check_all check-after-reboot
 
 say "libvirt: the lab LAN is isolated, the domains are $driver"
 lan=
@@ -221,4 +259,4 @@ left=$(virsh_lab list --all --name)
 [ -z "$left" ] || fail "domains left after vagrant destroy: $left"
 
 ok=1
-say "PASS: three VMs booted ($driver), matrix 14/14 on node1, node2 and node3, cross-node ping, destroyed"
+say "PASS: three VMs booted ($driver), matrix 14/14 on node1, node2 and node3, cross-node ping, node1 rebooted and back, destroyed"
