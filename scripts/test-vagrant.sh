@@ -70,6 +70,7 @@ ok=0
 # Run a command in the lab's network and mount namespaces.
 inlab() { nsenter -t "$lvpid" -m -n -- "$@"; }
 virsh_lab() { inlab virsh -q -c qemu:///system "$@"; }
+# shellcheck disable=SC2016 # the single-quoted script is expanded by that bash
 vagrant_lab() { # vagrant_lab SECONDS ARGS...
   local limit=$1
   shift
@@ -160,6 +161,7 @@ if [ ! -d /run/libvirt ]; then
   mkdir /run/libvirt
   made_run_libvirt=1
 fi
+# shellcheck disable=SC2016 # expanded by that bash
 ip netns exec "$ns" bash -euc '
   w=$1
   mount --bind "$w/libvirt-etc" /etc/libvirt

@@ -26,12 +26,14 @@ if [[ "$utils" != "install ok installed "*"~bpo"* ]]; then
 fi
 
 # qemu-utils from backports: add backports for this run only.
+# shellcheck source=/dev/null
 . /etc/os-release
 codename=${VERSION_CODENAME:?no VERSION_CODENAME in /etc/os-release}
 apt_dir=$(mktemp -d /tmp/vnet-apt.XXXXXX)
 trap 'rm -rf --one-file-system "$apt_dir"' EXIT
 mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/sources"
 # The mirror the machine already uses for Debian itself.
+# shellcheck disable=SC2016 # apt's own $(FIELD) syntax
 mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 'Created-By: Packages' |
   awk -v r="$codename" '$2 == r {print $1; exit}')
 mirror=${mirror:-http://deb.debian.org/debian/}
