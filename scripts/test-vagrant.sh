@@ -193,6 +193,10 @@ say "vagrant up: $((SECONDS - t_up)) s"
 driver=$(cut -d' ' -f1 "$work/dotvagrant/vnet-libvirt-driver" 2>/dev/null || true)
 [[ "$driver" == kvm || "$driver" == qemu ]] || fail "the Vagrantfile recorded no libvirt driver"
 say "libvirt domain type chosen by the Vagrantfile: $driver"
+for n in node1 node2 node3; do
+  grep -q "$n: vnet from /vnet/target/$(uname -m)-unknown-linux-musl/release/vnet" "$work/up.log" ||
+    fail "$n did not run the host's static build (log: $logs/up.log)"
+done
 grep -E '^ *node3: ' "$work/up.log" | grep -E 'checks|FAIL|WRONG' >&2 || true
 grep -q 'node3: 14 checks, 14 as expected' "$work/up.log" ||
   fail "node3's provisioning did not print a full matrix (14 checks, 14 as expected)"

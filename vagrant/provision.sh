@@ -77,6 +77,7 @@ case "$cmd" in
     packages
     export VNET_BIN
     VNET_BIN=$(vnet_binary)
+    echo "$node: vnet from $VNET_BIN"
     # dataDir under /run: a reboot takes the reservations with the pod namespaces (both
     # in /run), so re-provisioning after one hands out the same addresses again.
     "$VNET_BIN" cluster split --range 10.244.0.0/16 --per-node /24 --nodes "$nodes" \
