@@ -178,7 +178,10 @@ for _ in $(seq 100); do virsh_lab version >/dev/null 2>&1 && break; sleep 0.2; d
 virsh_lab version >/dev/null || fail "libvirtd in $ns does not answer"
 
 say "vagrant box add"
-vagrant_lab 300 box add --name vnet-test/bookworm64 "$box" >"$work/box-add.log" 2>&1 ||
+# Through a catalog, as build-box.sh adds it: a box with a version.
+printf '{"name": "vnet-test/bookworm64", "versions": [{"version": "0", "providers": [{"name": "libvirt", "url": "file://%s"}]}]}\n' \
+  "$box" >"$work/box.json"
+vagrant_lab 300 box add "$work/box.json" >"$work/box-add.log" 2>&1 ||
   { cat "$work/box-add.log" >&2; fail "vagrant box add"; }
 
 say "vagrant up (the three VMs in parallel, as vagrant-libvirt does)"

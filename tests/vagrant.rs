@@ -107,7 +107,11 @@ fn vagrantfile_validates_for_libvirt_and_virtualbox() {
         "+x",
         &stub.join("VBoxManage").display().to_string(),
     ]);
-    let vbox = [("VAGRANT_DEFAULT_PROVIDER", "virtualbox")];
+    // (The libvirt block is evaluated too: a fixed driver spares it the KVM probe.)
+    let vbox = [
+        ("VAGRANT_DEFAULT_PROVIDER", "virtualbox"),
+        ("VNET_LIBVIRT_DRIVER", "qemu"),
+    ];
     let (ok, out) = validate(&vbox, Some(&stub));
     assert!(ok && out.contains("validated successfully"), "{out}");
 

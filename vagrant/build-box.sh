@@ -22,7 +22,9 @@
 # of the whole image (no partition devices needed). Kernel command line
 # `root=/dev/vda net.ifnames=0` (virtio disk, eth0 as vagrant expects), serial console.
 # The raw image becomes a compressed qcow2 (vagrant-libvirt's box format v1:
-# box.img + metadata.json + Vagrantfile in a tar).
+# box.img + metadata.json + Vagrantfile in a tar), added with Debian's point release as
+# its version. The box's kernel is kept beside it (FILE.vmlinuz): vagrant/kvm-probe.sh
+# boots it to see whether KVM works.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
@@ -41,6 +43,12 @@ mirror=${VNET_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 packages=systemd,systemd-sysv,udev,openssh-server,sudo,ifupdown,isc-dhcp-client,iproute2,nftables,python3,iputils-ping,rsync,linux-image-cloud-amd64
 
 die() { echo "build-box: $*" >&2; exit 1; }
+# box_catalog NAME VERSION FILE.box: the metadata `vagrant box add` takes for a box
+# with a version.
+box_catalog() {
+  printf '{"name": "%s", "versions": [{"version": "%s", "providers": [{"name": "libvirt", "url": "file://%s"}]}]}\n' \
+    "$1" "$2" "$(realpath "$3")"
+}
 [ "$(id -u)" = 0 ] || die "run as root (debootstrap and the loop mount need it)"
 [ "$(uname -m)" = x86_64 ] || die "builds an amd64 box; this machine is $(uname -m)"
 for tool in debootstrap mkfs.ext4 extlinux qemu-img tar; do
@@ -134,9 +142,14 @@ tar -C "$work" -cf "$out.tmp" metadata.json Vagrantfile box.img
 mv -f "$out.tmp" "$out"
 # The box's kernel beside it: vagrant/kvm-probe.sh boots it to see whether KVM works.
 cp "$root/boot/$kernel" "${out%.box}.vmlinuz"
-echo "build-box: $out ($(du -m "$out" | cut -f1) MiB, kernel $kernel) in $((SECONDS - t0)) s" >&2
+version=$(cat "$root/etc/debian_version")
+echo "build-box: $out ($(du -m "$out" | cut -f1) MiB, Debian $version, kernel $kernel) in $((SECONDS - t0)) s" >&2
 
 if [ "$add" = 1 ]; then
-  vagrant box add --force --name "$name" "$out" >&2
-  echo "build-box: added as $name (provider libvirt)" >&2
+  # Added through a catalog, so that the box has a version (Debian's point release):
+  # vagrant warns about boxes without one, and a later build replaces this one.
+  catalog=${out%.box}.json
+  box_catalog "$name" "$version" "$out" >"$catalog"
+  vagrant box add --force "$catalog" >&2
+  echo "build-box: added as $name $version (provider libvirt)" >&2
 fi
