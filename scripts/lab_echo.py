@@ -5,6 +5,7 @@ saw, a prober that asks every target from one pod, and the matrix printer.
   lab_echo.py serve --pidfile F            (run inside a pod, node or LAN host namespace)
   lab_echo.py probe --state D --split S --node N --pod P [--lan-host IP]
   lab_echo.py matrix [--json] < probe lines
+  lab_echo.py wait --state D --split S --node N --pod P --timeout SECONDS
 
 The source address the far side saw is the point: pod to pod must arrive with the real
 pod address (no NAT), pod to anything outside the pod network with the node's address
@@ -16,6 +17,7 @@ import json
 import os
 import socket
 import sys
+import time
 
 PORT = 7357
 
@@ -104,6 +106,26 @@ def probe(args):
         sys.stdout.flush()
 
 
+def wait(args):
+    """Until every pod and node answers (whatever source it saw), or the timeout: the VM
+    lab's last node waits so for the others, which vagrant may still be bringing up."""
+    nodes, pods = load_pods(args.state, args.split)
+    _, tgts = targets(nodes, pods, {"node": args.node, "pod": args.pod}, "")
+    pending = [(name, ip) for _, name, ip, _ in tgts]
+    deadline = time.monotonic() + args.timeout
+    while True:
+        pending = [(name, ip) for name, ip in pending if ask(ip, tries=1) is None]
+        if not pending:
+            return 0
+        if time.monotonic() >= deadline:
+            print("%s/%s: after %d s no answer from %s: is every node up and provisioned "
+                  "(vagrant status; vagrant provision NODE)?" % (
+                      args.node, args.pod, args.timeout,
+                      ", ".join("%s %s" % t for t in pending)), file=sys.stderr)
+            return 1
+        time.sleep(2)
+
+
 WHY = {"same-node": "pod address (no NAT)", "cross-node": "pod address (no NAT)",
        "remote-node": "node address (masquerade)", "lan-host": "node address (masquerade)"}
 
@@ -136,11 +158,17 @@ def main():
     p.add_argument("--lan-host", default="")
     m = sub.add_parser("matrix")
     m.add_argument("--json", action="store_true")
+    w = sub.add_parser("wait")
+    for a in ("--state", "--split", "--node", "--pod"):
+        w.add_argument(a, required=True)
+    w.add_argument("--timeout", type=int, default=600)
     args = ap.parse_args()
     if args.cmd == "serve":
         serve(args)
     elif args.cmd == "probe":
         probe(args)
+    elif args.cmd == "wait":
+        sys.exit(wait(args))
     else:
         sys.exit(matrix(args))
 
