@@ -181,12 +181,8 @@ del() {
   if grep -qw "^$netns" <<<"$(ip netns list)"; then
     run ip -n "$netns" link del "$ifname" 2>/dev/null || true
   fi
-  if [ -n "$CONF" ]; then
-    ipam_exec DEL >/dev/null         # host-local: a DEL of an unknown id is not an error
-  else
-    lock_ipam
-    release
-  fi
+  [ -n "$CONF" ] || lock_ipam        # a plugin locks its own store
+  release_any                        # host-local: a DEL of an unknown id is not an error
 }
 
 case "$cmd" in

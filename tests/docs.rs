@@ -278,6 +278,18 @@ fn docs() -> Vec<PathBuf> {
     v
 }
 
+/// The docs that have commands to run: path, text and steps.
+fn walkthroughs() -> Vec<(PathBuf, String, Vec<Step>)> {
+    docs()
+        .into_iter()
+        .filter_map(|doc| {
+            let text = std::fs::read_to_string(&doc).unwrap();
+            let steps = steps(&text);
+            (!steps.is_empty()).then_some((doc, text, steps))
+        })
+        .collect()
+}
+
 #[test]
 fn walkthroughs_run_and_show_real_output() {
     if !common::root_or_skip("docs") {
@@ -287,12 +299,7 @@ fn walkthroughs_run_and_show_real_output() {
     let updating = std::env::var_os("VNET_DOCS_UPDATE").is_some();
     let mut checked = 0;
     let mut failures = Vec::new();
-    for doc in docs() {
-        let text = std::fs::read_to_string(&doc).unwrap();
-        let steps = steps(&text);
-        if steps.is_empty() {
-            continue;
-        }
+    for (doc, text, steps) in walkthroughs() {
         let results = run(&doc, &steps);
         if updating {
             update(&doc, &text, &steps, &results);
@@ -355,12 +362,7 @@ fn a_fresh_clone_runs_every_walkthrough_twice_with_a_plain_path() {
         .unwrap();
     assert!(git.status.success(), "git clone: {git:?}");
     let mut failures = Vec::new();
-    for doc in docs() {
-        let text = std::fs::read_to_string(&doc).unwrap();
-        let steps = steps(&text);
-        if steps.is_empty() {
-            continue;
-        }
+    for (doc, _, steps) in walkthroughs() {
         let in_clone = dir.join("docs").join(doc.file_name().unwrap());
         let results = run_in(&in_clone, &steps, &dir, Mode::FreshClone { passes: 2 });
         let twice = steps.iter().chain(steps.iter()).zip(&results);
